@@ -1,0 +1,176 @@
+public import Foundation
+
+/// What a caller asks of one transcription. Defaults follow faster-whisper's `transcribe`.
+public struct TranscriptionOptions: Sendable, Hashable, Codable {
+    /// ISO 639-1 code (`en`, `de`, …). `nil` detects the language on multilingual models and means
+    /// `en` on English-only ones.
+    public var language: String?
+    /// Beam width; 1 decodes greedily.
+    public var beamSize: Int
+    /// Word-level timestamps with probabilities (alignment heads + DTW).
+    public var wordTimestamps: Bool
+    /// Text that conditions the first window (names, jargon, style).
+    public var initialPrompt: String?
+    /// Feed the previous window's text as the prompt of the next.
+    public var conditionOnPreviousText: Bool
+    /// Temperatures tried in turn when a window's decoding looks like a failure.
+    public var temperatures: [Float]
+    /// Fall back to the next temperature above this gzip compression ratio (repetition loops).
+    public var compressionRatioThreshold: Float?
+    /// Fall back to the next temperature below this average log-probability.
+    public var logProbThreshold: Float?
+    /// A window whose no-speech probability is above this (and whose log-probability is low) is silence.
+    public var noSpeechThreshold: Float?
+    /// Emit segment timestamps (the long-form seek uses them).
+    public var timestamps: Bool
+
+    public init(
+        language: String? = nil,
+        beamSize: Int = 5,
+        wordTimestamps: Bool = false,
+        initialPrompt: String? = nil,
+        conditionOnPreviousText: Bool = true,
+        temperatures: [Float] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+        compressionRatioThreshold: Float? = 2.4,
+        logProbThreshold: Float? = -1.0,
+        noSpeechThreshold: Float? = 0.6,
+        timestamps: Bool = true
+    ) {
+        self.language = language
+        self.beamSize = beamSize
+        self.wordTimestamps = wordTimestamps
+        self.initialPrompt = initialPrompt
+        self.conditionOnPreviousText = conditionOnPreviousText
+        self.temperatures = temperatures
+        self.compressionRatioThreshold = compressionRatioThreshold
+        self.logProbThreshold = logProbThreshold
+        self.noSpeechThreshold = noSpeechThreshold
+        self.timestamps = timestamps
+    }
+}
+
+/// One word with its time span (seconds from the start of the audio) and probability.
+public struct TranscribedWord: Sendable, Hashable, Codable {
+    public var start: Double
+    public var end: Double
+    /// The word as spoken, with its leading space if it had one.
+    public var word: String
+    public var probability: Double
+
+    public init(start: Double, end: Double, word: String, probability: Double) {
+        self.start = start
+        self.end = end
+        self.word = word
+        self.probability = probability
+    }
+}
+
+/// One segment of the transcript, as delimited by the model's timestamp tokens.
+public struct TranscribedSegment: Sendable, Hashable, Codable {
+    public var id: Int
+    public var start: Double
+    public var end: Double
+    public var text: String
+    public var tokens: [Int]
+    public var temperature: Double
+    public var avgLogprob: Double
+    public var compressionRatio: Double
+    public var noSpeechProb: Double
+    public var words: [TranscribedWord]?
+
+    public init(
+        id: Int, start: Double, end: Double, text: String, tokens: [Int], temperature: Double,
+        avgLogprob: Double, compressionRatio: Double, noSpeechProb: Double, words: [TranscribedWord]? = nil
+    ) {
+        self.id = id
+        self.start = start
+        self.end = end
+        self.text = text
+        self.tokens = tokens
+        self.temperature = temperature
+        self.avgLogprob = avgLogprob
+        self.compressionRatio = compressionRatio
+        self.noSpeechProb = noSpeechProb
+        self.words = words
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, start, end, text, tokens, temperature, words
+        case avgLogprob = "avg_logprob"
+        case compressionRatio = "compression_ratio"
+        case noSpeechProb = "no_speech_prob"
+    }
+}
+
+/// The whole transcript of one recording.
+public struct TranscriptionResult: Sendable, Hashable, Codable {
+    /// All segments' text joined, trimmed.
+    public var text: String
+    public var language: String
+    /// Probability of the detected language (1 when the language was given or the model is English-only).
+    public var languageProbability: Double
+    /// Audio duration in seconds.
+    public var duration: Double
+    public var segments: [TranscribedSegment]
+
+    public init(text: String, language: String, languageProbability: Double, duration: Double, segments: [TranscribedSegment]) {
+        self.text = text
+        self.language = language
+        self.languageProbability = languageProbability
+        self.duration = duration
+        self.segments = segments
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case text, language, duration, segments
+        case languageProbability = "language_probability"
+    }
+}
+
+/// Reports the fraction (0…1) of the audio transcribed so far; called between windows.
+public typealias TranscriptionProgress = @Sendable (Double) -> Void
+/// Asked between windows; `true` stops the transcription with `EngineError.cancelled`.
+public typealias CancellationCheck = @Sendable () -> Bool
+
+/// Every failure of the engine, each with a stable code a service can expose.
+public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A model file is missing, corrupt, truncated or of an unsupported kind.
+    case invalidModel(file: String, problem: String)
+    /// The input could not be decoded as audio.
+    case undecodableAudio(String)
+    /// The audio decoder did not finish in time.
+    case decoderTimeout(seconds: Double)
+    /// The audio holds no samples.
+    case emptyAudio
+    /// The requested language is unknown, or not supported by this model.
+    case unsupportedLanguage(String, reason: String)
+    /// A caller-supplied option is out of range.
+    case invalidOption(String)
+    /// The cancellation check said stop.
+    case cancelled
+
+    /// A stable machine-readable code.
+    public var code: String {
+        switch self {
+        case .invalidModel: "invalid_model"
+        case .undecodableAudio: "undecodable_audio"
+        case .decoderTimeout: "decoder_timeout"
+        case .emptyAudio: "empty_audio"
+        case .unsupportedLanguage: "unsupported_language"
+        case .invalidOption: "invalid_option"
+        case .cancelled: "cancelled"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .invalidModel(file, problem): "invalid model file \(file): \(problem)"
+        case let .undecodableAudio(why): "the input could not be decoded as audio: \(why)"
+        case let .decoderTimeout(seconds): "audio decoding did not finish within \(seconds) s"
+        case .emptyAudio: "the audio holds no samples"
+        case let .unsupportedLanguage(language, reason): "language '\(language)' is not supported: \(reason)"
+        case let .invalidOption(why): "invalid option: \(why)"
+        case .cancelled: "the transcription was cancelled"
+        }
+    }
+}

@@ -1,0 +1,33 @@
+# Steno: `make run` starts the server, `make test` runs every test. Both install what is missing first.
+SWIFT ?= swift
+# One configuration everywhere: the engine's numeric code is far too slow in debug builds.
+CONFIG ?= release
+DATA_DIR ?= ./data
+MODEL ?= ./models/tiny.en
+PORT ?= 8080
+
+.PHONY: setup build run test test-engine test-server bench clean
+
+setup:
+	scripts/setup.sh
+
+build: setup
+	$(SWIFT) build -c $(CONFIG) --product steno
+
+run: build
+	.build/$(CONFIG)/steno serve --data-dir $(DATA_DIR) --model $(MODEL) --port $(PORT)
+
+test: setup test-engine test-server
+
+test-engine:
+	$(SWIFT) test -c $(CONFIG) --package-path Engine
+
+test-server:
+	$(SWIFT) build -c $(CONFIG) --product steno
+	$(SWIFT) test -c $(CONFIG)
+
+bench: build
+	benchmarks/engine.sh
+
+clean:
+	rm -rf .build Engine/.build
