@@ -6,7 +6,7 @@ DATA_DIR ?= ./data
 MODEL ?= ./models/tiny.en
 PORT ?= 8080
 
-.PHONY: setup build run test test-engine test-server bench clean
+.PHONY: setup build run test test-engine test-server bench clean generate
 
 setup:
 	scripts/setup.sh
@@ -28,6 +28,10 @@ test-server:
 
 bench: build
 	benchmarks/engine.sh
+
+# Regenerates the committed OpenAPI types and server stubs after a change to openapi.yaml.
+generate:
+	scripts/generate-openapi.sh
 
 clean:
 	rm -rf .build Engine/.build

@@ -60,6 +60,7 @@ let package = Package(
             name: "StenoServerTests",
             dependencies: [
                 "StenoServer",
+                .product(name: "StenoEngine", package: "Engine"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// `steno`: the server, its client commands, and offline transcription.
+@main
+struct Steno: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "steno",
+        abstract: "Self-hosted asynchronous speech-to-text.",
+        subcommands: [
+            SubmitCommand.self, StatusCommand.self, ResultCommand.self, DeleteCommand.self,
+            ListCommand.self,
+        ]
+    )
+}
