@@ -1,14 +1,15 @@
 package import Foundation
 
 /// Reads plain PCM WAV files that are already at Whisper's sample rate, so the common case needs no ffmpeg.
-/// Handles 16-bit integer and 32-bit float samples (also in WAVE_FORMAT_EXTENSIBLE files), any channel count
-/// (averaged to mono, as ffmpeg's downmix does); anything else is left to ffmpeg.
+/// Handles 16-bit integer and 32-bit float samples (also in WAVE_FORMAT_EXTENSIBLE files), mono or stereo;
+/// stereo is downmixed as ffmpeg does it, (left + right) · √½, so both paths give the same samples. Other
+/// rates, sample formats and channel layouts are left to ffmpeg, whose downmix depends on the layout.
 package enum WAVReader {
     /// 16 kHz mono samples in [-1, 1], or nil when the file is not a WAV this reader handles (another rate or
     /// sample format, compressed, malformed) and should go through ffmpeg instead.
     package static func readSamples(from data: Data, sampleRate: Int = 16000) -> [Float]? {
         guard data.count >= 12, ascii(data, 0, 4) == "RIFF", ascii(data, 8, 4) == "WAVE" else { return nil }
-        var format: (tag: Int, channels: Int, rate: Int, bits: Int)?
+        var format: (tag: Int, channels: Int, rate: Int, bits: Int, mask: UInt32)?
         var offset = 12
         while offset + 8 <= data.count {
             let id = ascii(data, offset, 4)
@@ -17,11 +18,19 @@ package enum WAVReader {
             if id == "fmt " {
                 guard size >= 16, body + size <= data.count else { return nil }
                 var tag = Int(uint16(data, body))
-                // WAVE_FORMAT_EXTENSIBLE: the real format is the first two bytes of the sub-format GUID.
-                if tag == 0xFFFE, size >= 26 { tag = Int(uint16(data, body + 24)) }
-                format = (tag, Int(uint16(data, body + 2)), Int(uint32(data, body + 4)), Int(uint16(data, body + 14)))
+                var mask: UInt32 = 0
+                // WAVE_FORMAT_EXTENSIBLE: a speaker mask, and the real format in the sub-format GUID's first bytes.
+                if tag == 0xFFFE, size >= 26 {
+                    mask = uint32(data, body + 20)
+                    tag = Int(uint16(data, body + 24))
+                }
+                format = (tag, Int(uint16(data, body + 2)), Int(uint32(data, body + 4)), Int(uint16(data, body + 14)), mask)
             } else if id == "data" {
-                guard let format, format.rate == sampleRate, format.channels > 0 else { return nil }
+                // Mono (no mask or front centre) or stereo (no mask or front left + right).
+                guard let format, format.rate == sampleRate,
+                      (format.channels == 1 && (format.mask == 0 || format.mask == 0x4))
+                        || (format.channels == 2 && (format.mask == 0 || format.mask == 0x3))
+                else { return nil }
                 // Streamed WAVs (ffmpeg writing to a pipe) leave the size as 0 or 0xFFFFFFFF: read to the end.
                 let end = size == 0 || size == 0xFFFF_FFFF ? data.count : min(data.count, body + size)
                 switch (format.tag, format.bits) {
@@ -39,13 +48,14 @@ package enum WAVReader {
         return nil
     }
 
-    /// Decodes interleaved little-endian samples and averages each frame's channels.
+    /// Decodes interleaved little-endian samples; two channels are mixed as ffmpeg mixes stereo to mono.
     private static func mixed(
         _ data: Data, _ range: Range<Int>, channels: Int, bytes: Int, sample: (UInt32) -> Float
     ) -> [Float] {
         let frameBytes = channels * bytes
         let frames = range.count / frameBytes
         var result = [Float](repeating: 0, count: frames)
+        let gain: Float = channels == 1 ? 1 : Float(0.5.squareRoot())
         data.withUnsafeBytes { raw in
             let base = raw.baseAddress! + range.lowerBound
             for frame in 0..<frames {
@@ -55,9 +65,9 @@ package enum WAVReader {
                     let value = bytes == 2
                         ? UInt32(UInt16(littleEndian: p.loadUnaligned(as: UInt16.self)))
                         : UInt32(littleEndian: p.loadUnaligned(as: UInt32.self))
-                    sum += sample(value)
+                    sum += sample(value) * gain
                 }
-                result[frame] = channels == 1 ? sum : sum / Float(channels)
+                result[frame] = sum
             }
         }
         return result
