@@ -62,11 +62,13 @@ final class ScriptedTranscriber: Transcriber, @unchecked Sendable {
             }
         }
         let text = "transcript of \(data.count) bytes"
+        // A window decoded to nothing has a log-probability of -infinity, which JSON cannot carry as a number.
+        let logprob = head.hasPrefix("SILENT") ? -Double.infinity : -0.2
         let words = options.wordTimestamps ? [TranscribedWord(start: 0, end: 0.5, word: " transcript", probability: 0.9)] : nil
         return TranscriptionResult(
             text: text, language: options.language ?? "en", languageProbability: 1, duration: 2.5,
             segments: [TranscribedSegment(id: 0, start: 0, end: 2.5, text: " " + text, tokens: [1, 2], temperature: 0,
-                                          avgLogprob: -0.2, compressionRatio: 1.1, noSpeechProb: 0.01, words: words)])
+                                          avgLogprob: logprob, compressionRatio: 1.1, noSpeechProb: 0.01, words: words)])
     }
 }
 

@@ -39,7 +39,7 @@ struct JobsAPI: APIProtocol {
 
         // Completed: read the result, then record the retrieval (the answer is built before any deletion).
         guard let resultPath = job.resultPath, let data = try? blobs.read(resultPath),
-              let result = try? JSONDecoder().decode(TranscriptionResult.self, from: data) else {
+              let result = try? ResultCoding.decoder.decode(TranscriptionResult.self, from: data) else {
             // The cleaner got there between the read of the row and the read of the file.
             return .gone(.init(body: .json(Self.error(APIError(
                 .gone, code: "result_deleted", message: "the result was retrieved and has since been deleted")))))
@@ -54,11 +54,11 @@ struct JobsAPI: APIProtocol {
         case .json:
             return .ok(.init(body: .json(JobPresenter.status(job, queuePosition: nil, result: result))))
         case .text:
-            return .ok(.init(body: .plainText(HTTPBody(result.renderedForAPI(.text)))))
+            return .ok(.init(body: .plainText(HTTPBody(result.rendered(as: .text)))))
         case .srt:
-            return .ok(.init(body: .applicationXSubrip(HTTPBody(result.renderedForAPI(.srt)))))
+            return .ok(.init(body: .applicationXSubrip(HTTPBody(result.rendered(as: .srt)))))
         case .vtt:
-            return .ok(.init(body: .textVtt(HTTPBody(result.renderedForAPI(.vtt)))))
+            return .ok(.init(body: .textVtt(HTTPBody(result.rendered(as: .vtt)))))
         }
     }
 
@@ -183,8 +183,13 @@ enum JobPresenter {
             segments: result.segments.map { segment in
                 .init(
                     id: segment.id, start: segment.start, end: segment.end, text: segment.text,
-                    avgLogprob: segment.avgLogprob, noSpeechProb: segment.noSpeechProb,
+                    avgLogprob: finite(segment.avgLogprob), noSpeechProb: finite(segment.noSpeechProb),
                     words: segment.words?.map { .init(word: $0.word, start: $0.start, end: $0.end, probability: $0.probability) })
             })
+    }
+
+    /// JSON has no infinities: a log-probability of -infinity (a window decoded to nothing) is sent as -1e9.
+    private static func finite(_ value: Double) -> Double {
+        value.isFinite ? value : (value < 0 ? -1e9 : 1e9)
     }
 }

@@ -164,7 +164,7 @@ public final class WorkerPool: Service {
         let job = lease.job
         switch outcome {
         case .success(let result):
-            let data = try JSONEncoder().encode(result)
+            let data = try ResultCoding.encoder.encode(result)
             let name = try blobs.writeResult(data, jobID: job.id)
             if try await store.complete(lease, resultPath: name, duration: result.duration, language: result.language, now: clock.now()) {
                 metrics.transcribed(processingSeconds: seconds, audioSeconds: result.duration)
