@@ -112,6 +112,8 @@ public struct TranscriptionResult: Sendable, Hashable, Codable {
     /// Audio duration in seconds.
     public var duration: Double
     public var segments: [TranscribedSegment]
+    /// Where the time went (not part of the serialized result).
+    public var timings = TranscriptionTimings()
 
     public init(text: String, language: String, languageProbability: Double, duration: Double, segments: [TranscribedSegment]) {
         self.text = text
@@ -125,6 +127,19 @@ public struct TranscriptionResult: Sendable, Hashable, Codable {
         case text, language, duration, segments
         case languageProbability = "language_probability"
     }
+}
+
+/// Wall-clock seconds spent in each stage of one transcription, for benchmarks and `--verbose`.
+public struct TranscriptionTimings: Sendable, Hashable {
+    public var features: Double = 0
+    public var encoder: Double = 0
+    public var decoder: Double = 0
+    public var alignment: Double = 0
+    public var windows = 0
+    /// Decoder steps (one step advances every beam by one token).
+    public var decoderSteps = 0
+
+    public init() {}
 }
 
 /// Reports the fraction (0…1) of the audio transcribed so far; called between windows.

@@ -73,7 +73,12 @@ public struct TranscribeCommand: ParsableCommand {
                 if files.count > 1 { print("==> \(file) <==") }
                 print(result.rendered(as: format))
                 if verbose {
+                    let t = result.timings
                     stderrLine(String(format: "%@: %.2f s of audio in %.2f s (real-time factor %.1fx)", file, result.duration, wall, result.duration / max(wall, 1e-9)))
+                    stderrLine(String(
+                        format: "  features %.3f s, encoder %.3f s (%d windows, %.1f GFLOP/s), decoder %.3f s (%d steps, %.1f ms/step), alignment %.3f s",
+                        t.features, t.encoder, t.windows, engine.encoderFlopsPerWindow * Double(t.windows) / max(t.encoder, 1e-9) / 1e9,
+                        t.decoder, t.decoderSteps, t.decoder / Double(max(1, t.decoderSteps)) * 1000, t.alignment))
                 }
             } catch let error as EngineError {
                 failures += 1

@@ -113,3 +113,30 @@ struct KernelTests {
         }
     }
 }
+
+@Suite("vectorized kernels")
+struct VectorKernelTests {
+    @Test func geluMatchesTheErfFormula() {
+        // Lengths that exercise both the 8-wide loop and the scalar tail.
+        var values = (0..<1003).map { Float($0) / 50 - 10 }
+        let expected = values.map { 0.5 * $0 * (1 + erff($0 / 2.0.squareRoot().float)) }
+        values.withUnsafeMutableBufferPointer { Kernels.gelu($0.baseAddress!, count: $0.count) }
+        for (a, b) in zip(values, expected) { #expect(abs(a - b) < 2e-5 * max(1, abs(b)), "\(a) vs \(b)") }
+    }
+
+    @Test func softmaxMatchesTheDefinitionAndIgnoresMaskedEntries() {
+        var row = (0..<1501).map { Float(sin(Double($0))) * 8 }
+        row[7] = -.infinity
+        let maximum = row.max()!
+        let exps = row.map { Foundation.exp(Double($0 - maximum)) }
+        let total = exps.reduce(0, +)
+        row.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, count: $0.count) }
+        #expect(row[7] == 0)
+        #expect(abs(row.reduce(0, +) - 1) < 1e-4)
+        for (a, e) in zip(row, exps) { #expect(abs(Double(a) - e / total) < 1e-5) }
+    }
+}
+
+private extension Double {
+    var float: Float { Float(self) }
+}

@@ -17,6 +17,7 @@ struct LongFormTranscription {
     let duration: Double
     let specials: SpecialTokens
     private var random = SplitMix64(seed: 0x5EED_5EED)
+    private var timings = TranscriptionTimings()
 
     init(engine: WhisperEngine, samples: [Float], options: TranscriptionOptions) throws {
         guard !samples.isEmpty else { throw EngineError.emptyAudio }
@@ -31,8 +32,10 @@ struct LongFormTranscription {
         specials = engine.tokenizer.specials
         duration = Double(samples.count) / 16000
         // As faster-whisper: pad one hop of zeros so the last frame is complete, then drop it from the content.
+        let started = Clock.now
         mel = engine.melSpectrogram.compute(samples, paddingSamples: 160)
         contentFrames = max(0, mel.frames - 1)
+        timings.features = Clock.seconds(since: started)
     }
 
     /// The mel window starting at `start` with `count` frames, zero-padded to the encoder's 3000 frames.
@@ -100,7 +103,11 @@ struct LongFormTranscription {
             let segmentSize = min(Self.windowFrames, contentFrames - seek)
             let timeOffset = Double(seek) / Self.framesPerSecond
             let segmentDuration = Double(segmentSize) / Self.framesPerSecond
+            var started = Clock.now
             let encoded = engine.encoder.encode(window(start: seek, count: segmentSize))
+            timings.encoder += Clock.seconds(since: started)
+            timings.windows += 1
+            started = Clock.now
             let cross = engine.decoder.crossAttentionCache(encoded: encoded)
             if language == nil { language = try resolveLanguage(firstWindow: cross) }
 
@@ -136,6 +143,8 @@ struct LongFormTranscription {
                 chosen = (belowRatio.isEmpty ? attempts : belowRatio).max { $0.sequence.averageLogProb < $1.sequence.averageLogProb }
             }
             let result = chosen!
+            timings.decoder += Clock.seconds(since: started)
+            timings.decoderSteps += attempts.reduce(0) { $0 + $1.sequence.steps }
 
             // No-speech: skip the window.
             if let noSpeech = options.noSpeechThreshold, result.sequence.noSpeechProb > noSpeech {
@@ -160,8 +169,10 @@ struct LongFormTranscription {
                     noSpeechProb: Double(result.sequence.noSpeechProb)))
             }
             if options.wordTimestamps, !windowSegments.isEmpty {
+                started = Clock.now
                 let aligner = WordAligner(engine: engine, language: language!.code)
                 aligner.addWordTimestamps(to: &windowSegments, cross: cross, timeOffset: timeOffset, frames: segmentSize)
+                timings.alignment += Clock.seconds(since: started)
             }
             for segment in windowSegments { allTokens.append(contentsOf: segment.tokens) }
             segments.append(contentsOf: windowSegments)
@@ -174,8 +185,10 @@ struct LongFormTranscription {
         }
         let resolved = language ?? ("en", 1)
         let text = segments.map(\.text).joined().trimmingCharacters(in: .whitespacesAndNewlines)
-        return TranscriptionResult(text: text, language: resolved.code, languageProbability: resolved.probability,
-                                   duration: duration, segments: segments)
+        var transcript = TranscriptionResult(text: text, language: resolved.code, languageProbability: resolved.probability,
+                                             duration: duration, segments: segments)
+        transcript.timings = timings
+        return transcript
     }
 
     /// [startofprev, ≤223 previous tokens] + start-of-transcript sequence (+ no-timestamps).
@@ -243,4 +256,10 @@ struct LongFormTranscription {
         pieces.append(SplitSegment(start: timeOffset, end: timeOffset + duration, tokens: tokens))
         return (pieces, { $0 + segmentSize })
     }
+}
+
+/// Monotonic time for stage timings.
+enum Clock {
+    static var now: UInt64 { DispatchTime.now().uptimeNanoseconds }
+    static func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
 }

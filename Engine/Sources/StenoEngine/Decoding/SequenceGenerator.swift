@@ -7,6 +7,8 @@ struct GeneratedSequence: Sendable {
     var sumLogProb: Float
     /// Probability of the no-speech token at the start-of-transcript position.
     var noSpeechProb: Float
+    /// Decoder steps taken (for timings).
+    var steps = 0
 
     /// Whisper's average log-probability: the sum over (tokens + 1).
     var averageLogProb: Float { sumLogProb / Float(tokens.count + 1) }
@@ -61,6 +63,7 @@ struct SequenceGenerator {
         var beams: [(tokens: [Int], score: Float)] = [([], 0)]
         var logits = firstLogits
         var finished: [(tokens: [Int], score: Float)] = []
+        var steps = 1
 
         for step in 0..<limit {
             // Candidates: the best (beam + 1) continuations of each live beam.
@@ -90,10 +93,11 @@ struct SequenceGenerator {
             session.reorder(sources)
             beams = next
             logits = session.step(beams.map { [$0.tokens.last!] })
+            steps += 1
         }
         // Rank by length-normalized log-probability (length penalty 1).
         let best = finished.max { a, b in a.score / Float(max(1, a.tokens.count)) < b.score / Float(max(1, b.tokens.count)) }!
-        return GeneratedSequence(tokens: best.tokens, sumLogProb: best.score, noSpeechProb: noSpeechProb)
+        return GeneratedSequence(tokens: best.tokens, sumLogProb: best.score, noSpeechProb: noSpeechProb, steps: steps)
     }
 
     private func sample(
@@ -106,6 +110,7 @@ struct SequenceGenerator {
         var logits = [Float]()
         for _ in 0..<count { logits.append(contentsOf: firstLogits) }
         var sequences = Array(repeating: (tokens: [Int](), score: Float(0), done: false), count: count)
+        var steps = 1
         for _ in 0..<limit {
             for s in 0..<count where !sequences[s].done {
                 var row = Array(logits[(s * vocabulary)..<((s + 1) * vocabulary)])
@@ -121,9 +126,10 @@ struct SequenceGenerator {
             if sequences.allSatisfy(\.done) || session.remainingCapacity < 1 { break }
             // Finished sequences take a dummy token so the batch stays rectangular; their output is ignored.
             logits = session.step(sequences.map { [$0.done ? eot : $0.tokens.last!] })
+            steps += 1
         }
         let best = sequences.max { a, b in a.score / Float(max(1, a.tokens.count)) < b.score / Float(max(1, b.tokens.count)) }!
-        return GeneratedSequence(tokens: best.tokens, sumLogProb: best.score, noSpeechProb: noSpeechProb)
+        return GeneratedSequence(tokens: best.tokens, sumLogProb: best.score, noSpeechProb: noSpeechProb, steps: steps)
     }
 
     private func sampleToken(_ logProb: [Float], temperature: Float, random: inout SplitMix64) -> Int {

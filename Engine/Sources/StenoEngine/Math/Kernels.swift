@@ -1,14 +1,11 @@
+import CStenoKernels
 import Foundation
 
 /// Element-wise kernels of the transformer. Written for the optimizer: plain loops over unsafe pointers.
 package enum Kernels {
     /// GELU in its exact erf form, x·Φ(x), in place (erf to 1e-5, see `erfApproximation`).
-    static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        let invSqrt2: Float = 0.70710678118654752
-        for i in 0..<count {
-            let v = x[i]
-            x[i] = 0.5 * v * (1 + erfApproximation(v * invSqrt2))
-        }
+    package static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        steno_gelu(x, count)
     }
 
     /// erf(x) by Abramowitz & Stegun 7.1.26 with `fastExp` (absolute error below 1e-5): far cheaper than `erff`, and GELU runs
@@ -41,22 +38,11 @@ package enum Kernels {
 
     /// Softmax of each row in place; `rows` rows of `columns` values with row stride `stride`.
     static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int? = nil) {
-        let stride = stride ?? columns
-        for r in 0..<rows { softmax(x + r * stride, count: columns) }
+        steno_softmax_rows(x, Int32(rows), Int32(columns), Int32(stride ?? columns))
     }
 
-    static func softmax(_ row: UnsafeMutablePointer<Float>, count: Int) {
-        var maximum = -Float.infinity
-        for i in 0..<count where row[i] > maximum { maximum = row[i] }
-        if maximum == -.infinity { return }
-        var sum: Float = 0
-        for i in 0..<count {
-            let e = fastExp(row[i] - maximum)
-            row[i] = e
-            sum += e
-        }
-        let inv = 1 / sum
-        for i in 0..<count { row[i] *= inv }
+    package static func softmax(_ row: UnsafeMutablePointer<Float>, count: Int) {
+        steno_softmax_rows(row, 1, Int32(count), Int32(count))
     }
 
     /// Row-wise softmax over a large matrix, rows split across threads.

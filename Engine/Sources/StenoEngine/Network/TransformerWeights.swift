@@ -14,21 +14,6 @@ struct SelfAttentionWeights: Sendable {
     }
 }
 
-struct CrossAttentionWeights: Sendable {
-    let norm: LayerNorm
-    let query: Linear
-    /// Fused K, V projection over the encoder output: [2·width × width].
-    let keyValue: Linear
-    let output: Linear
-
-    init(file: ModelFile, prefix: String, width: Int) throws {
-        norm = try LayerNorm(file: file, prefix: prefix + "/layer_norm", width: width)
-        query = try Linear(file: file, prefix: prefix + "/linear_0", inputs: width, outputs: width)
-        keyValue = try Linear(file: file, prefix: prefix + "/linear_1", inputs: width, outputs: 2 * width)
-        output = try Linear(file: file, prefix: prefix + "/linear_2", inputs: width, outputs: width)
-    }
-}
-
 struct FeedForwardWeights: Sendable {
     let norm: LayerNorm
     let up: Linear
@@ -65,10 +50,34 @@ struct EncoderWeights: Sendable {
     }
 }
 
+/// Decoder blocks keep their step-time projections in float16 (`HalfLinear`): a step multiplies a handful of rows,
+/// so reading the weights is the cost. The cross-attention K/V projection runs once per window over 1500 rows and
+/// stays a float32 BLAS product.
 struct DecoderLayerWeights: Sendable {
-    let selfAttention: SelfAttentionWeights
-    let crossAttention: CrossAttentionWeights
-    let ffn: FeedForwardWeights
+    let selfNorm: LayerNorm
+    let selfQKV: HalfLinear
+    let selfOutput: HalfLinear
+    let crossNorm: LayerNorm
+    let crossQuery: HalfLinear
+    let crossKeyValue: Linear
+    let crossOutput: HalfLinear
+    let ffnNorm: LayerNorm
+    let ffnUp: HalfLinear
+    let ffnDown: HalfLinear
+
+    init(file: ModelFile, prefix: String, width d: Int) throws {
+        selfNorm = try LayerNorm(file: file, prefix: prefix + "/self_attention/layer_norm", width: d)
+        selfQKV = try HalfLinear(file: file, prefix: prefix + "/self_attention/linear_0", inputs: d, outputs: 3 * d)
+        selfOutput = try HalfLinear(file: file, prefix: prefix + "/self_attention/linear_1", inputs: d, outputs: d)
+        crossNorm = try LayerNorm(file: file, prefix: prefix + "/attention/layer_norm", width: d)
+        crossQuery = try HalfLinear(file: file, prefix: prefix + "/attention/linear_0", inputs: d, outputs: d)
+        crossKeyValue = try Linear(file: file, prefix: prefix + "/attention/linear_1", inputs: d, outputs: 2 * d)
+        crossOutput = try HalfLinear(file: file, prefix: prefix + "/attention/linear_2", inputs: d, outputs: d)
+        ffnNorm = try LayerNorm(file: file, prefix: prefix + "/ffn/layer_norm", width: d)
+        let hidden = try file.require(prefix + "/ffn/linear_0/weight").shape.first ?? 4 * d
+        ffnUp = try HalfLinear(file: file, prefix: prefix + "/ffn/linear_0", inputs: d, outputs: hidden)
+        ffnDown = try HalfLinear(file: file, prefix: prefix + "/ffn/linear_1", inputs: hidden, outputs: d)
+    }
 }
 
 struct DecoderWeights: Sendable {
@@ -83,12 +92,7 @@ struct DecoderWeights: Sendable {
     init(file: ModelFile, architecture a: WhisperArchitecture) throws {
         embeddings = try file.halves("decoder/embeddings/weight", shape: [a.vocabularySize, a.width])
         positions = try file.floats("decoder/position_encodings/encodings", shape: [a.textContext, a.width])
-        layers = try (0..<a.decoderLayers).map { i in
-            DecoderLayerWeights(
-                selfAttention: try SelfAttentionWeights(file: file, prefix: "decoder/layer_\(i)/self_attention", width: a.width),
-                crossAttention: try CrossAttentionWeights(file: file, prefix: "decoder/layer_\(i)/attention", width: a.width),
-                ffn: try FeedForwardWeights(file: file, prefix: "decoder/layer_\(i)/ffn", width: a.width))
-        }
+        layers = try (0..<a.decoderLayers).map { i in try DecoderLayerWeights(file: file, prefix: "decoder/layer_\(i)", width: a.width) }
         finalNorm = try LayerNorm(file: file, prefix: "decoder/layer_norm", width: a.width)
         if let projection = file.variable("decoder/projection/weight"),
            projection.byteRange != (try file.require("decoder/embeddings/weight")).byteRange {

@@ -13,40 +13,44 @@ struct WhisperDecoder: Sendable {
     func crossAttentionCache(encoded: [Float]) -> CrossAttentionCache {
         let a = architecture
         let t = a.audioContext
-        var keys: [[Float]] = []
-        var values: [[Float]] = []
+        let d = a.width
+        let headWidth = a.headWidth
+        var keys: [[UInt16]] = []
+        var values: [[UInt16]] = []
+        var kv = [Float](repeating: 0, count: t * 2 * d)
+        var headMajor = [Float](repeating: 0, count: t * d)
         for layer in weights.layers {
-            var kv = [Float](repeating: 0, count: t * 2 * a.width)
             encoded.withUnsafeBufferPointer { e in
-                kv.withUnsafeMutableBufferPointer { out in layer.crossAttention.keyValue.apply(e.baseAddress!, rows: t, into: out.baseAddress!) }
+                kv.withUnsafeMutableBufferPointer { out in layer.crossKeyValue.apply(e.baseAddress!, rows: t, into: out.baseAddress!) }
             }
-            var k = [Float](repeating: 0, count: t * a.width)
-            var v = [Float](repeating: 0, count: t * a.width)
-            for row in 0..<t {
-                let base = row * 2 * a.width
-                k.withUnsafeMutableBufferPointer { dst in
-                    kv.withUnsafeBufferPointer { src in
-                        (dst.baseAddress! + row * a.width).update(from: src.baseAddress! + base, count: a.width)
+            // Rearrange [position][K | V] into [head][position][headWidth] float16, so each head's keys and values
+            // are contiguous rows for the step kernels.
+            for half in 0..<2 {
+                for h in 0..<a.heads {
+                    for position in 0..<t {
+                        let source = position * 2 * d + half * d + h * headWidth
+                        let target = (h * t + position) * headWidth
+                        for j in 0..<headWidth { headMajor[target + j] = kv[source + j] }
                     }
                 }
-                v.withUnsafeMutableBufferPointer { dst in
-                    kv.withUnsafeBufferPointer { src in
-                        (dst.baseAddress! + row * a.width).update(from: src.baseAddress! + base + a.width, count: a.width)
-                    }
+                var packed = [UInt16](repeating: 0, count: t * d)
+                headMajor.withUnsafeBufferPointer { src in
+                    packed.withUnsafeMutableBufferPointer { dst in steno_f32_to_f16(src.baseAddress!, dst.baseAddress!, src.count) }
                 }
+                if half == 0 { keys.append(packed) } else { values.append(packed) }
             }
-            keys.append(k)
-            values.append(v)
         }
-        return CrossAttentionCache(keys: keys, values: values, positions: t)
+        return CrossAttentionCache(keys: keys, values: values, positions: t, headWidth: headWidth)
     }
 }
 
-/// Cross-attention keys and values of one encoded window, per decoder layer ([positions × width] each).
+/// Cross-attention keys and values of one encoded window, per decoder layer, as float16 in
+/// [head][position][headWidth] layout.
 struct CrossAttentionCache: Sendable {
-    let keys: [[Float]]
-    let values: [[Float]]
+    let keys: [[UInt16]]
+    let values: [[UInt16]]
     let positions: Int
+    let headWidth: Int
 }
 
 /// Cross-attention weights of the alignment heads, captured during a forward pass: for each requested
@@ -72,51 +76,34 @@ final class DecoderSession {
     private(set) var batch: Int
     /// Tokens already in the cache (the same for every sequence).
     private(set) var length = 0
-    private var keys: [[Float]]
-    private var values: [[Float]]
-    private var spareKeys: [[Float]]
-    private var spareValues: [[Float]]
+    /// KV caches in raw memory owned by the session (no copy-on-write in the hot loop), laid out
+    /// [layer][sequence][position][width]; the spare pair is the target of beam reordering.
+    private var cache: KVCache
+    private var spare: KVCache
 
     init(decoder: WhisperDecoder, cross: CrossAttentionCache, batch: Int) {
         self.decoder = decoder
         self.cross = cross
         self.batch = batch
-        let size = batch * decoder.architecture.textContext * decoder.architecture.width
-        keys = Array(repeating: [Float](repeating: 0, count: size), count: decoder.architecture.decoderLayers)
-        values = keys
-        spareKeys = Array(repeating: [], count: decoder.architecture.decoderLayers)
-        spareValues = spareKeys
+        let a = decoder.architecture
+        cache = KVCache(layers: a.decoderLayers, sequences: batch, positions: a.textContext, width: a.width)
+        spare = KVCache(layers: a.decoderLayers, sequences: 0, positions: a.textContext, width: a.width)
     }
 
     var remainingCapacity: Int { decoder.architecture.textContext - length }
 
     /// Keeps, for each new slot b, the cache of sequence `indices[b]` (beam reordering); the batch may shrink or
-    /// grow. Gathers into spare buffers that are then swapped in, so a step allocates nothing once warmed up.
+    /// grow. Gathers into the spare cache, which is then swapped in, so a warmed-up step allocates nothing.
     func reorder(_ indices: [Int]) {
-        let a = decoder.architecture
-        let stride = a.textContext * a.width
-        let used = length * a.width
-        let needed = indices.count * stride
-        for layer in 0..<keys.count {
-            if spareKeys[layer].count < needed {
-                spareKeys[layer] = [Float](repeating: 0, count: needed)
-                spareValues[layer] = [Float](repeating: 0, count: needed)
+        spare.ensureCapacity(sequences: indices.count)
+        let used = length * cache.width
+        for layer in 0..<cache.layers {
+            for (slot, source) in indices.enumerated() {
+                spare.keys(layer: layer, sequence: slot).update(from: cache.keys(layer: layer, sequence: source), count: used)
+                spare.values(layer: layer, sequence: slot).update(from: cache.values(layer: layer, sequence: source), count: used)
             }
-            keys[layer].withUnsafeBufferPointer { k in
-                values[layer].withUnsafeBufferPointer { v in
-                    spareKeys[layer].withUnsafeMutableBufferPointer { nk in
-                        spareValues[layer].withUnsafeMutableBufferPointer { nv in
-                            for (slot, source) in indices.enumerated() {
-                                (nk.baseAddress! + slot * stride).update(from: k.baseAddress! + source * stride, count: used)
-                                (nv.baseAddress! + slot * stride).update(from: v.baseAddress! + source * stride, count: used)
-                            }
-                        }
-                    }
-                }
-            }
-            swap(&keys[layer], &spareKeys[layer])
-            swap(&values[layer], &spareValues[layer])
         }
+        swap(&cache, &spare)
         batch = indices.count
     }
 
@@ -156,7 +143,7 @@ final class DecoderSession {
             }
         }
 
-        let ffnWidth = w.layers.first?.ffn.up.outputs ?? 4 * d
+        let ffnWidth = w.layers.first?.ffnUp.outputs ?? 4 * d
         var normed = [Float](repeating: 0, count: rows * d)
         var qkv = [Float](repeating: 0, count: rows * 3 * d)
         var context = [Float](repeating: 0, count: rows * d)
@@ -164,6 +151,7 @@ final class DecoderSession {
         var crossScores = [Float](repeating: 0, count: rows * cross.positions)
         var hidden = [Float](repeating: 0, count: rows * ffnWidth)
 
+        var queries = [Float](repeating: 0, count: rows * headWidth)
         for (layerIndex, layer) in w.layers.enumerated() {
             x.withUnsafeMutableBufferPointer { xp in
             normed.withUnsafeMutableBufferPointer { lnp in
@@ -172,15 +160,14 @@ final class DecoderSession {
             selfScores.withUnsafeMutableBufferPointer { ssp in
             crossScores.withUnsafeMutableBufferPointer { csp in
             hidden.withUnsafeMutableBufferPointer { hp in
-            keys[layerIndex].withUnsafeMutableBufferPointer { kp in
-            values[layerIndex].withUnsafeMutableBufferPointer { vp in
+            queries.withUnsafeMutableBufferPointer { qp in
                 let x = xp.baseAddress!, ln = lnp.baseAddress!, qkv = qkvp.baseAddress!, ctx = ctxp.baseAddress!
-                let ss = ssp.baseAddress!, cs = csp.baseAddress!, hid = hp.baseAddress!
-                let kCache = kp.baseAddress!, vCache = vp.baseAddress!
+                let ss = ssp.baseAddress!, cs = csp.baseAddress!, hid = hp.baseAddress!, q = qp.baseAddress!
+                let kCache = cache.keys(layer: layerIndex, sequence: 0), vCache = cache.values(layer: layerIndex, sequence: 0)
 
                 // Causal self-attention with the KV cache.
-                layer.selfAttention.norm.apply(x, rows: rows, into: ln)
-                layer.selfAttention.qkv.apply(ln, rows: rows, into: qkv)
+                layer.selfNorm.apply(x, rows: rows, into: ln)
+                layer.selfQKV.apply(ln, rows: rows, into: qkv)
                 for s in 0..<b {
                     for i in 0..<n {
                         let src = qkv + (s * n + i) * 3 * d
@@ -201,18 +188,25 @@ final class DecoderSession {
                         BLAS.gemmNN(m: n, n: headWidth, k: total, a: ss, lda: total, b: v, ldb: d, c: ctx + s * n * d + h * headWidth, ldc: d)
                     }
                 }
-                layer.selfAttention.output.apply(ctx, rows: rows, into: ln)
+                layer.selfOutput.apply(ctx, rows: rows, into: ln)
                 Kernels.add(x, ln, count: rows * d)
 
-                // Cross-attention over the window: one product per head for the whole batch.
-                layer.crossAttention.norm.apply(x, rows: rows, into: ln)
-                layer.crossAttention.query.apply(ln, rows: rows, into: qkv)  // queries [rows × d]
+                // Cross-attention over the window: per head, every row of the batch against the window's
+                // float16 keys and values, each key/value row read once for the whole batch.
+                layer.crossNorm.apply(x, rows: rows, into: ln)
+                layer.crossQuery.apply(ln, rows: rows, into: qkv)  // queries [rows × d]
                 let positions = cross.positions
+                ctx.update(repeating: 0, count: rows * d)
                 cross.keys[layerIndex].withUnsafeBufferPointer { ck in
                     cross.values[layerIndex].withUnsafeBufferPointer { cv in
                         for h in 0..<a.heads {
-                            BLAS.gemmNT(m: rows, n: positions, k: headWidth, a: qkv + h * headWidth, lda: d,
-                                        b: ck.baseAddress! + h * headWidth, ldb: d, c: cs, ldc: positions, alpha: scale)
+                            for r in 0..<rows {
+                                let src = qkv + r * d + h * headWidth
+                                for j in 0..<headWidth { q[r * headWidth + j] = src[j] * scale }
+                            }
+                            let headKeys = ck.baseAddress! + h * positions * headWidth
+                            let headValues = cv.baseAddress! + h * positions * headWidth
+                            steno_logits_f16(headKeys, q, Int32(rows), Int32(headWidth), 0, Int32(positions), cs, Int32(positions))
                             Kernels.softmaxRows(cs, rows: rows, columns: positions)
                             if let capture {
                                 for (index, head) in capture.pointee.heads.enumerated() where head.layer == layerIndex && head.head == h {
@@ -221,21 +215,20 @@ final class DecoderSession {
                                     capture.pointee.positions = positions
                                 }
                             }
-                            BLAS.gemmNN(m: rows, n: headWidth, k: positions, a: cs, lda: positions,
-                                        b: cv.baseAddress! + h * headWidth, ldb: d, c: ctx + h * headWidth, ldc: d)
+                            steno_weighted_rows_f16(headValues, cs, Int32(rows), Int32(positions), Int32(headWidth),
+                                                    Int32(positions), ctx + h * headWidth, Int32(d))
                         }
                     }
                 }
-                layer.crossAttention.output.apply(ctx, rows: rows, into: ln)
+                layer.crossOutput.apply(ctx, rows: rows, into: ln)
                 Kernels.add(x, ln, count: rows * d)
 
                 // Feed-forward.
-                layer.ffn.norm.apply(x, rows: rows, into: ln)
-                layer.ffn.up.apply(ln, rows: rows, into: hid)
+                layer.ffnNorm.apply(x, rows: rows, into: ln)
+                layer.ffnUp.apply(ln, rows: rows, into: hid)
                 Kernels.gelu(hid, count: rows * ffnWidth)
-                layer.ffn.down.apply(hid, rows: rows, into: ln)
+                layer.ffnDown.apply(hid, rows: rows, into: ln)
                 Kernels.add(x, ln, count: rows * d)
-            }
             }
             }
             }
@@ -287,5 +280,50 @@ final class DecoderSession {
             }
         }
         return logits
+    }
+}
+
+/// Self-attention keys and values of a batch of sequences, in one raw allocation per side.
+struct KVCache {
+    let layers: Int
+    let positions: Int
+    let width: Int
+    private(set) var capacity: Int
+    private var keyStorage: UnsafeMutablePointer<Float>
+    private var valueStorage: UnsafeMutablePointer<Float>
+    private let owner: Deallocator
+
+    var sequenceStride: Int { positions * width }
+    var layerStride: Int { capacity * sequenceStride }
+
+    init(layers: Int, sequences: Int, positions: Int, width: Int) {
+        self.layers = layers
+        self.positions = positions
+        self.width = width
+        capacity = max(1, sequences)
+        let count = layers * capacity * positions * width
+        keyStorage = .allocate(capacity: count)
+        valueStorage = .allocate(capacity: count)
+        owner = Deallocator(keyStorage, valueStorage)
+    }
+
+    mutating func ensureCapacity(sequences: Int) {
+        guard sequences > capacity else { return }
+        self = KVCache(layers: layers, sequences: sequences, positions: positions, width: width)
+    }
+
+    func keys(layer: Int, sequence: Int) -> UnsafeMutablePointer<Float> {
+        keyStorage + layer * layerStride + sequence * sequenceStride
+    }
+
+    func values(layer: Int, sequence: Int) -> UnsafeMutablePointer<Float> {
+        valueStorage + layer * layerStride + sequence * sequenceStride
+    }
+
+    /// Frees the storage when the last copy of the cache goes away.
+    private final class Deallocator {
+        let pointers: [UnsafeMutablePointer<Float>]
+        init(_ pointers: UnsafeMutablePointer<Float>...) { self.pointers = pointers }
+        deinit { pointers.forEach { $0.deallocate() } }
     }
 }
