@@ -35,7 +35,7 @@ public struct LogMelSpectrogram: Sendable {
         let bands = filterbank.bands
         guard frames > 0 else { return MelSpectrogram(bands: bands, frames: 0, values: []) }
         var values = [Float](repeating: 0, count: bands * frames)
-        let chunkCount = min(frames, ProcessInfo.processInfo.activeProcessorCount * 4)
+        let chunkCount = min(frames, BLAS.threads * 4)
         var chunkMaxima = [Float](repeating: -.infinity, count: chunkCount)
         samples.withUnsafeBufferPointer { input in
             values.withUnsafeMutableBufferPointer { output in

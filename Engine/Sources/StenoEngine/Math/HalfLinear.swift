@@ -24,7 +24,7 @@ struct HalfLinear: Sendable {
         weight.withUnsafeBufferPointer { w in
             // Split the output rows across threads when there is enough work to pay for the hand-off.
             let work = rows * inputs * outputs
-            let chunks = work >= 1 << 20 ? min(ProcessInfo.processInfo.activeProcessorCount, 4) : 1
+            let chunks = work >= 1 << 20 ? min(BLAS.threads, 4) : 1
             let per = (outputs + chunks - 1) / chunks
             let wp = UnsafeSendable(w.baseAddress!), xp = UnsafeSendable(x), yp = UnsafeSendable(y)
             let body: @Sendable (Int) -> Void = { chunk in

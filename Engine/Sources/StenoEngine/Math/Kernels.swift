@@ -25,7 +25,7 @@ package enum Kernels {
 
     /// GELU over a large buffer, split across threads.
     static func geluParallel(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, count / 65536))
+        let chunks = max(1, min(BLAS.threads, count / 65536))
         if chunks == 1 { return gelu(x, count: count) }
         let size = (count + chunks - 1) / chunks
         let base = UnsafeSendablePointer(x)
@@ -48,7 +48,7 @@ package enum Kernels {
     /// Row-wise softmax over a large matrix, rows split across threads.
     static func softmaxRowsParallel(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int? = nil) {
         let stride = stride ?? columns
-        let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, rows / 16))
+        let chunks = max(1, min(BLAS.threads, rows / 16))
         if chunks == 1 { return softmaxRows(x, rows: rows, columns: columns, stride: stride) }
         let per = (rows + chunks - 1) / chunks
         let base = UnsafeSendablePointer(x)

@@ -1,10 +1,15 @@
 import COpenBLAS
+import Foundation
 
 /// Thin wrappers over OpenBLAS SGEMM for the shapes a transformer needs. Matrices are row-major.
 enum BLAS {
-    /// Sets the number of threads OpenBLAS uses for every product (process-wide).
+    /// Threads the engine's own parallel loops may use; set with `setThreads`.
+    nonisolated(unsafe) private(set) static var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    /// Sets the number of threads for every product, OpenBLAS's and the engine's own kernels (process-wide).
     static func setThreads(_ count: Int) {
-        openblas_set_num_threads(Int32(max(1, count)))
+        threads = max(1, count)
+        openblas_set_num_threads(Int32(threads))
     }
 
     /// C[m×n] = alpha · A[m×k] · B[n×k]ᵀ + beta · C, with leading dimensions (row strides) given.

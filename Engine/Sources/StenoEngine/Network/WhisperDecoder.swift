@@ -263,7 +263,7 @@ final class DecoderSession {
         let vocabulary = decoder.architecture.vocabularySize
         let d = decoder.architecture.width
         var logits = [Float](repeating: 0, count: rows * vocabulary)
-        let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let chunks = max(1, min(BLAS.threads, 8))
         let per = (vocabulary + chunks - 1) / chunks
         hidden.withUnsafeBufferPointer { hp in
             decoder.weights.embeddings.withUnsafeBufferPointer { e in
