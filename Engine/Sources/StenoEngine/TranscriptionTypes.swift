@@ -140,6 +140,8 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     case undecodableAudio(String)
     /// The audio decoder did not finish in time.
     case decoderTimeout(seconds: Double)
+    /// The audio decoder (ffmpeg) is missing or cannot start: a fault of the machine, not of the input.
+    case decoderUnavailable(String)
     /// The audio holds no samples.
     case emptyAudio
     /// The requested language is unknown, or not supported by this model.
@@ -155,6 +157,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidModel: "invalid_model"
         case .undecodableAudio: "undecodable_audio"
         case .decoderTimeout: "decoder_timeout"
+        case .decoderUnavailable: "decoder_unavailable"
         case .emptyAudio: "empty_audio"
         case .unsupportedLanguage: "unsupported_language"
         case .invalidOption: "invalid_option"
@@ -167,6 +170,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .invalidModel(file, problem): "invalid model file \(file): \(problem)"
         case let .undecodableAudio(why): "the input could not be decoded as audio: \(why)"
         case let .decoderTimeout(seconds): "audio decoding did not finish within \(seconds) s"
+        case let .decoderUnavailable(why): "the audio decoder is unavailable: \(why)"
         case .emptyAudio: "the audio holds no samples"
         case let .unsupportedLanguage(language, reason): "language '\(language)' is not supported: \(reason)"
         case let .invalidOption(why): "invalid option: \(why)"

@@ -223,7 +223,7 @@ public final class WorkerPool: Service {
         switch engineError {
         case .undecodableAudio, .emptyAudio, .unsupportedLanguage, .invalidOption, .decoderTimeout:
             return JobFailure(code: engineError.code, message: engineError.description)
-        case .invalidModel, .cancelled:
+        case .invalidModel, .cancelled, .decoderUnavailable:
             return nil
         }
     }

@@ -101,7 +101,7 @@ public struct AudioDecoder: Sendable {
 
     private static func executable(_ command: String, role: String) throws -> URL {
         guard let url = Subprocess.resolve(command) else {
-            throw EngineError.undecodableAudio("the audio decoder (\(role)) is not installed on the server")
+            throw EngineError.decoderUnavailable("\(role) is not installed on the server")
         }
         return url
     }
