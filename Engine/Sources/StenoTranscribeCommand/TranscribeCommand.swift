@@ -71,7 +71,8 @@ public struct TranscribeCommand: ParsableCommand {
                 totalAudio += result.duration
                 totalWall += wall
                 if files.count > 1 { print("==> \(file) <==") }
-                print(result.rendered(as: format))
+                let rendered = result.rendered(as: format)
+                print(rendered, terminator: rendered.hasSuffix("\n") ? "" : "\n")
                 if verbose {
                     let t = result.timings
                     stderrLine(String(format: "%@: %.2f s of audio in %.2f s (real-time factor %.1fx)", file, result.duration, wall, result.duration / max(wall, 1e-9)))
