@@ -47,7 +47,7 @@ enum Fixtures {
         let service: StenoService
     }
 
-    func server(_ adjust: (inout ServerConfiguration) -> Void = { _ in }) throws -> RealServer {
+    func server(clock: any WallClock = SystemClock(), _ adjust: (inout ServerConfiguration) -> Void = { _ in }) throws -> RealServer {
         let directory = try TemporaryDirectory()
         var configuration = ServerConfiguration()
         configuration.dataDirectory = directory.url
@@ -57,14 +57,22 @@ enum Fixtures {
         adjust(&configuration)
         let transcriber = try WhisperTranscriber(
             modelDirectory: configuration.modelDirectory, threads: nil, maxAudioSeconds: configuration.maxAudioSeconds)
-        return RealServer(directory: directory, service: try buildApplication(configuration: configuration, transcriber: transcriber))
+        return RealServer(directory: directory, service: try buildApplication(configuration: configuration, transcriber: transcriber, clock: clock))
     }
 
-    @Test func transcribesARealRecording() async throws {
-        let server = try server { $0.retrievalGrace = 0 }
-        try await server.service.app.test(.router) { client in
+    /// On a real socket: a recording is accepted before it is transcribed, completes with the right words,
+    /// and its files go after the retrieval grace period; the id answers 410, then 404 after its deadline
+    /// (time moved by the injected clock, not waited for).
+    @Test func transcribesARealRecordingEndToEnd() async throws {
+        let clock = ManualClock()
+        let server = try server(clock: clock) { $0.retrievalGrace = 120 }
+        try await server.service.app.test(.live) { client in
             let service = server.service
             let id = try await client.submit(try Data(contentsOf: Fixtures.recording("0920")), fields: ["word_timestamps": "true"])
+            // The answer came before the transcription: the job is still waiting or running.
+            let first = try #require(try await service.store.job(id: UUID(uuidString: id)!))
+            #expect(first.state == .pending || first.state == .processing)
+
             let job = try await client.wait(for: id, in: [.completed, .failed], store: service.store, timeout: 300)
             #expect(job.state == .completed, "\(job.errorCode ?? "") \(job.errorMessage ?? "")")
             let status = try await client.status(id)
@@ -75,10 +83,23 @@ enum Fixtures {
             let words = result.segments.flatMap { $0.words ?? [] }
             #expect(words.count >= 15)
             #expect(zip(words, words.dropFirst()).allSatisfy { $0.start <= $1.start })
-            // Grace 0: the files went with the first retrieval.
+            let srt = try await client.execute(uri: "/transcribe/\(id)?format=srt", method: .get)
+            #expect(String(buffer: srt.body).hasPrefix("1\n00:00:00,000 --> "))
+
+            // Retrieval grace: the files stay, then go; the id answers 410, then 404 after its deadline.
+            let files = [try #require(job.audioPath), try #require(job.resultPath)]
+            clock.advance(by: 119)
+            try await service.cleaner.sweep()
+            #expect(files.allSatisfy(service.blobs.exists))
+            clock.advance(by: 1)
+            try await service.cleaner.sweep()
+            #expect(!files.contains(where: service.blobs.exists))
             #expect(try FileManager.default.contentsOfDirectory(atPath: service.blobs.audioDirectory.path).isEmpty)
             #expect(try FileManager.default.contentsOfDirectory(atPath: service.blobs.resultsDirectory.path).isEmpty)
             #expect(try await client.execute(uri: "/transcribe/\(id)", method: .get).status == .gone)
+            clock.advance(by: 24 * 3600)
+            try await service.cleaner.sweep()
+            #expect(try await client.execute(uri: "/transcribe/\(id)", method: .get).status == .notFound)
         }
     }
 
