@@ -140,5 +140,43 @@ enum Fixtures {
         }
     }
 
+    /// While the only worker transcribes a long recording, HTTP answers at once (inference runs on a thread of
+    /// its own); a DELETE then cancels the running job for good and the worker goes on with the next one.
+    @Test func httpStaysResponsiveAndCancelStopsTheEngine() async throws {
+        let server = try server()
+        let long = server.directory.url.appendingPathComponent("long.wav")
+        let sox = Process()
+        sox.executableURL = URL(fileURLWithPath: "/usr/bin/sox")
+        let clips = ["0870", "0880", "0890", "0920", "0930"].map { Fixtures.recording($0).path }
+        sox.arguments = clips + clips + clips + clips + [long.path]
+        try sox.run()
+        sox.waitUntilExit()
+
+        try await server.service.app.test(.live) { client in
+            let service = server.service
+            let id = try await client.submit(try Data(contentsOf: long))
+            _ = try await client.wait(for: id, in: [.processing], store: service.store, timeout: 60)
+            var slowest = 0.0
+            for _ in 0..<20 {
+                let start = Date()
+                #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+                _ = try await client.execute(uri: "/transcribe/\(id)", method: .get)
+                slowest = max(slowest, Date().timeIntervalSince(start))
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(slowest < 2, "slowest pair of requests: \(slowest) s")
+            #expect(try await service.store.job(id: UUID(uuidString: id)!)?.state == .processing)
+
+            #expect(try await client.execute(uri: "/transcribe/\(id)", method: .delete).status == .noContent)
+            #expect(try await client.status(id).status == .cancelled)
+            // The worker drops the cancelled job (no result is written, the state stays cancelled) and goes on.
+            let next = try await client.submit(try Data(contentsOf: Fixtures.recording("0930")))
+            let done = try await client.wait(for: next, in: [.completed, .failed], store: service.store, timeout: 120)
+            #expect(done.state == .completed)
+            #expect(try await client.status(id).status == .cancelled)
+            #expect(try await service.store.job(id: UUID(uuidString: id)!)?.resultPath == nil)
+        }
+    }
+
     static func le32(_ value: UInt32) -> Data { withUnsafeBytes(of: value.littleEndian) { Data($0) } }
 }
