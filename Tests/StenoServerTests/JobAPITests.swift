@@ -162,6 +162,10 @@ import Testing
             let nowhere = try await client.execute(uri: "/nowhere", method: .get)
             #expect(nowhere.status == .notFound)
             #expect(try client.errorCode(nowhere) == "not_found")
+            let wrongMethod = try await client.execute(uri: "/transcribe", method: .put)
+            #expect(wrongMethod.status == .methodNotAllowed)
+            #expect(wrongMethod.headers[.allow] == "GET, POST")
+            #expect(try client.errorCode(wrongMethod) == "method_not_allowed")
             let deleteUnknown = try await client.execute(uri: "/transcribe/\(UUID())", method: .delete)
             #expect(deleteUnknown.status == .notFound)
         }
