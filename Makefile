@@ -24,12 +24,16 @@ test-models:
 
 test: setup test-models test-engine test-server
 
+# No test uses @testable, so tests build without -enable-testing and reuse the modules `swift build` made
+# (otherwise the whole dependency set compiles twice).
+TEST_FLAGS = -c $(CONFIG) --disable-testable-imports
+
 test-engine:
-	$(SWIFT) test -c $(CONFIG) --package-path Engine
+	$(SWIFT) test $(TEST_FLAGS) --package-path Engine
 
 test-server:
 	$(SWIFT) build -c $(CONFIG) --product steno
-	$(SWIFT) test -c $(CONFIG)
+	$(SWIFT) test $(TEST_FLAGS)
 
 bench: build
 	benchmarks/engine.sh
