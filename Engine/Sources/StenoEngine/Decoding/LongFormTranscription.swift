@@ -1,0 +1,265 @@
+import Foundation
+
+/// One transcription of a whole recording: 30 s windows decoded in turn, each window's start taken from the
+/// previous window's last timestamp (as faster-whisper's `generate_segments`), with temperature fallback,
+/// no-speech skipping, conditioning on previous text and optional word timestamps.
+struct LongFormTranscription {
+    /// Mel frames per second (hop 160 at 16 kHz) and per encoder position.
+    static let framesPerSecond = 100.0
+    static let windowFrames = 3000
+    static let inputStride = 2
+
+    let engine: WhisperEngine
+    let options: TranscriptionOptions
+    let mel: MelSpectrogram
+    /// Mel frames that hold audio (without the trailing padding frame).
+    let contentFrames: Int
+    let duration: Double
+    let specials: SpecialTokens
+    private var random = SplitMix64(seed: 0x5EED_5EED)
+    private var timings = TranscriptionTimings()
+
+    init(engine: WhisperEngine, samples: [Float], options: TranscriptionOptions) throws {
+        guard !samples.isEmpty else { throw EngineError.emptyAudio }
+        guard options.beamSize >= 1, options.beamSize <= 32 else {
+            throw EngineError.invalidOption("beam size must be between 1 and 32, got \(options.beamSize)")
+        }
+        guard !options.temperatures.isEmpty, options.temperatures.allSatisfy({ $0 >= 0 && $0 <= 2 }) else {
+            throw EngineError.invalidOption("temperatures must be between 0 and 2")
+        }
+        self.engine = engine
+        self.options = options
+        specials = engine.tokenizer.specials
+        duration = Double(samples.count) / 16000
+        // As faster-whisper: pad one hop of zeros so the last frame is complete, then drop it from the content.
+        let started = Clock.now
+        mel = engine.melSpectrogram.compute(samples, paddingSamples: 160)
+        contentFrames = max(0, mel.frames - 1)
+        timings.features = Clock.seconds(since: started)
+    }
+
+    /// The mel window starting at `start` with `count` frames, zero-padded to the encoder's 3000 frames.
+    private func window(start: Int, count: Int) -> [Float] {
+        let bands = mel.bands
+        var out = [Float](repeating: 0, count: bands * Self.windowFrames)
+        mel.values.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for b in 0..<bands {
+                    (dst.baseAddress! + b * Self.windowFrames).update(from: src.baseAddress! + b * mel.frames + start, count: count)
+                }
+            }
+        }
+        return out
+    }
+
+    private func resolveLanguage(firstWindow cross: CrossAttentionCache?) throws -> (code: String, probability: Double) {
+        if !engine.isMultilingual {
+            if let language = options.language, language.lowercased() != "en" {
+                throw EngineError.unsupportedLanguage(language, reason: "this model is English-only (.en); it transcribes only 'en'")
+            }
+            return ("en", 1)
+        }
+        if let language = options.language {
+            guard specials.languageToken(language.lowercased()) != nil else {
+                throw EngineError.unsupportedLanguage(language, reason: "not one of Whisper's language codes")
+            }
+            return (language.lowercased(), 1)
+        }
+        guard let cross else { return ("en", 1) }
+        // One decoder step on [sot]; softmax over the language tokens.
+        let session = DecoderSession(decoder: engine.decoder, cross: cross, batch: 1)
+        let logits = session.step([[specials.sot]])
+        let candidates = specials.languageCodes.compactMap { code in specials.languageToken(code).map { (code, $0) } }
+        let maximum = candidates.map { logits[$0.1] }.max() ?? 0
+        let weights = candidates.map { (code: $0.0, weight: Foundation.exp(Double(logits[$0.1] - maximum))) }
+        let total = weights.reduce(0) { $0 + $1.weight }
+        let best = weights.max { $0.weight < $1.weight }!
+        return (best.code, best.weight / total)
+    }
+
+    mutating func run(progress: TranscriptionProgress?, isCancelled: CancellationCheck?) throws -> TranscriptionResult {
+        let tokenizer = engine.tokenizer
+        var seek = 0
+        var allTokens: [Int] = []
+        var promptResetSince = 0
+        if let prompt = options.initialPrompt?.trimmingCharacters(in: .whitespacesAndNewlines), !prompt.isEmpty {
+            allTokens = tokenizer.encode(" " + prompt)
+        }
+        var segments: [TranscribedSegment] = []
+        var language: (code: String, probability: Double)?
+        let suppressed = suppressedTokens()
+        let rules = LogitRules(
+            specials: specials, suppressed: suppressed, suppressedAtBegin: engine.config.suppressIDsBegin,
+            timestamps: options.timestamps)
+        let generator = SequenceGenerator(decoder: engine.decoder, specials: specials, rules: rules)
+
+        if contentFrames == 0 {
+            let resolved = try resolveLanguage(firstWindow: nil)
+            return TranscriptionResult(text: "", language: resolved.code, languageProbability: resolved.probability, duration: duration, segments: [])
+        }
+
+        while seek < contentFrames {
+            if isCancelled?() == true { throw EngineError.cancelled }
+            let segmentSize = min(Self.windowFrames, contentFrames - seek)
+            let timeOffset = Double(seek) / Self.framesPerSecond
+            let segmentDuration = Double(segmentSize) / Self.framesPerSecond
+            var started = Clock.now
+            let encoded = engine.encoder.encode(window(start: seek, count: segmentSize))
+            timings.encoder += Clock.seconds(since: started)
+            timings.windows += 1
+            started = Clock.now
+            let cross = engine.decoder.crossAttentionCache(encoded: encoded)
+            if language == nil { language = try resolveLanguage(firstWindow: cross) }
+
+            let previous = Array(allTokens[promptResetSince...])
+            let (prompt, sotIndex) = buildPrompt(previous: previous, language: language!.code)
+            let maxNew = min(engine.architecture.textContext / 2, engine.architecture.textContext - prompt.count)
+
+            // Temperature fallback.
+            var chosen: (sequence: GeneratedSequence, temperature: Float, ratio: Double)?
+            var attempts: [(sequence: GeneratedSequence, temperature: Float, ratio: Double)] = []
+            for temperature in options.temperatures {
+                let sequence = generator.generate(
+                    cross: cross, prompt: prompt, sotIndex: sotIndex, beamSize: options.beamSize, temperature: temperature,
+                    bestOf: 5, maxNewTokens: maxNew, random: &random)
+                let text = tokenizer.decode(sequence.tokens).trimmingCharacters(in: .whitespaces)
+                let ratio = compressionRatio(text)
+                let attempt = (sequence, temperature, ratio)
+                attempts.append(attempt)
+                var needsFallback = false
+                if let threshold = options.compressionRatioThreshold, ratio > Double(threshold) { needsFallback = true }
+                if let threshold = options.logProbThreshold, sequence.averageLogProb < threshold { needsFallback = true }
+                if let noSpeech = options.noSpeechThreshold, sequence.noSpeechProb > noSpeech,
+                   let threshold = options.logProbThreshold, sequence.averageLogProb < threshold {
+                    needsFallback = false  // silence: no point in retrying
+                }
+                if !needsFallback {
+                    chosen = attempt
+                    break
+                }
+            }
+            if chosen == nil {
+                let belowRatio = attempts.filter { options.compressionRatioThreshold == nil || $0.ratio <= Double(options.compressionRatioThreshold!) }
+                chosen = (belowRatio.isEmpty ? attempts : belowRatio).max { $0.sequence.averageLogProb < $1.sequence.averageLogProb }
+            }
+            let result = chosen!
+            timings.decoder += Clock.seconds(since: started)
+            timings.decoderSteps += attempts.reduce(0) { $0 + $1.sequence.steps }
+
+            // No-speech: skip the window.
+            if let noSpeech = options.noSpeechThreshold, result.sequence.noSpeechProb > noSpeech {
+                let confident = options.logProbThreshold.map { result.sequence.averageLogProb > $0 } ?? false
+                if !confident {
+                    seek += segmentSize
+                    progress?(min(1, Double(seek) / Double(contentFrames)))
+                    continue
+                }
+            }
+
+            let split = splitSegments(tokens: result.sequence.tokens, timeOffset: timeOffset, segmentSize: segmentSize,
+                                      segmentDuration: segmentDuration)
+            var windowSegments: [TranscribedSegment] = []
+            for piece in split.segments {
+                let text = tokenizer.decode(piece.tokens)
+                if piece.start == piece.end || text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { continue }
+                windowSegments.append(TranscribedSegment(
+                    id: segments.count + windowSegments.count, start: piece.start, end: piece.end, text: text,
+                    tokens: piece.tokens, temperature: Double(result.temperature),
+                    avgLogprob: Double(result.sequence.averageLogProb), compressionRatio: result.ratio,
+                    noSpeechProb: Double(result.sequence.noSpeechProb)))
+            }
+            if options.wordTimestamps, !windowSegments.isEmpty {
+                started = Clock.now
+                let aligner = WordAligner(engine: engine, language: language!.code)
+                aligner.addWordTimestamps(to: &windowSegments, cross: cross, timeOffset: timeOffset, frames: segmentSize)
+                timings.alignment += Clock.seconds(since: started)
+            }
+            for segment in windowSegments { allTokens.append(contentsOf: segment.tokens) }
+            segments.append(contentsOf: windowSegments)
+            let nextSeek = split.nextSeek(seek)
+            // A window always moves forward, even if the model closed it at its very first timestamp.
+            seek = nextSeek > seek ? nextSeek : seek + segmentSize
+
+            if !options.conditionOnPreviousText || result.temperature > 0.5 { promptResetSince = allTokens.count }
+            progress?(min(1, Double(seek) / Double(contentFrames)))
+        }
+        let resolved = language ?? ("en", 1)
+        let text = segments.map(\.text).joined().trimmingCharacters(in: .whitespacesAndNewlines)
+        var transcript = TranscriptionResult(text: text, language: resolved.code, languageProbability: resolved.probability,
+                                             duration: duration, segments: segments)
+        transcript.timings = timings
+        return transcript
+    }
+
+    /// [startofprev, ≤223 previous tokens] + start-of-transcript sequence (+ no-timestamps).
+    private func buildPrompt(previous: [Int], language: String) -> (tokens: [Int], sotIndex: Int) {
+        var prompt: [Int] = []
+        let maxPrevious = engine.architecture.textContext / 2 - 1
+        if !previous.isEmpty {
+            prompt.append(specials.sotPrev)
+            prompt.append(contentsOf: previous.suffix(maxPrevious))
+        }
+        let sotIndex = prompt.count
+        prompt.append(contentsOf: sotSequence(language: language))
+        if !options.timestamps { prompt.append(specials.noTimestamps) }
+        return (prompt, sotIndex)
+    }
+
+    func sotSequence(language: String) -> [Int] { Self.sotSequence(engine: engine, language: language) }
+
+    /// [sot] for English-only models; [sot, language, transcribe] for multilingual ones.
+    static func sotSequence(engine: WhisperEngine, language: String) -> [Int] {
+        let specials = engine.tokenizer.specials
+        guard engine.isMultilingual, let languageToken = specials.languageToken(language) else { return [specials.sot] }
+        return [specials.sot, languageToken, specials.transcribe]
+    }
+
+    /// Whisper's `suppress_tokens=[-1]`: non-speech symbols plus the task and control tokens.
+    private func suppressedTokens() -> [Int] {
+        var set = Set(engine.config.suppressIDs.isEmpty ? specials.nonSpeechTokens : engine.config.suppressIDs)
+        set.formUnion([specials.transcribe, specials.translate, specials.sot, specials.sotPrev, specials.sotLM, specials.noSpeech])
+        return set.sorted()
+    }
+
+    struct SplitSegment { var start: Double; var end: Double; var tokens: [Int] }
+
+    /// Splits a window's tokens at consecutive timestamp pairs and says where the next window starts.
+    func splitSegments(tokens: [Int], timeOffset: Double, segmentSize: Int, segmentDuration: Double)
+        -> (segments: [SplitSegment], nextSeek: (Int) -> Int) {
+        let begin = specials.timestampBegin
+        let precision = SpecialTokens.timestampResolution
+        let singleTimestampEnding = tokens.count >= 2 && tokens[tokens.count - 2] < begin && tokens[tokens.count - 1] >= begin
+        var consecutive: [Int] = []
+        for i in 1..<max(1, tokens.count) where tokens[i] >= begin && tokens[i - 1] >= begin { consecutive.append(i) }
+        var pieces: [SplitSegment] = []
+        if !consecutive.isEmpty {
+            var slices = consecutive
+            if singleTimestampEnding { slices.append(tokens.count) }
+            var last = 0
+            for current in slices {
+                let sliced = Array(tokens[last..<current])
+                let start = timeOffset + Double(sliced[0] - begin) * precision
+                let end = timeOffset + Double(sliced[sliced.count - 1] - begin) * precision
+                pieces.append(SplitSegment(start: start, end: end, tokens: sliced))
+                last = current
+            }
+            if singleTimestampEnding {
+                return (pieces, { $0 + segmentSize })
+            }
+            let lastTimestampPosition = tokens[last - 1] - begin
+            return (pieces, { $0 + lastTimestampPosition * Self.inputStride })
+        }
+        var duration = segmentDuration
+        if let lastTimestamp = tokens.last(where: { $0 >= begin }), lastTimestamp != begin {
+            duration = Double(lastTimestamp - begin) * precision
+        }
+        pieces.append(SplitSegment(start: timeOffset, end: timeOffset + duration, tokens: tokens))
+        return (pieces, { $0 + segmentSize })
+    }
+}
+
+/// Monotonic time for stage timings.
+enum Clock {
+    static var now: UInt64 { DispatchTime.now().uptimeNanoseconds }
+    static func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+}

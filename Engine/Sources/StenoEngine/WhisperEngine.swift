@@ -1,0 +1,68 @@
+public import Foundation
+
+/// A loaded Whisper model, ready to transcribe. Thread-safe: the weights are immutable and each call keeps its
+/// state on its own stack, so several threads may transcribe at once with one engine.
+///
+/// Transcription is blocking and CPU-heavy: call it from a thread of your own, never from Swift's cooperative
+/// thread pool or an event loop.
+public final class WhisperEngine: Sendable {
+    public let architecture: WhisperArchitecture
+    public let tokenizer: WhisperTokenizer
+    let config: WhisperModelConfig
+    let encoder: WhisperEncoder
+    let decoder: WhisperDecoder
+    let melSpectrogram: LogMelSpectrogram
+
+    /// Loads a CTranslate2 Whisper model directory (`model.bin`, `config.json`, `vocabulary.txt|json`).
+    /// - Parameter threads: OpenBLAS threads for matrix products (default: all cores; process-wide).
+    public init(modelDirectory: URL, threads: Int? = nil) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: modelDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw EngineError.invalidModel(file: modelDirectory.lastPathComponent, problem: "no such model directory")
+        }
+        BLAS.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let file = try ModelFile(url: modelDirectory.appendingPathComponent("model.bin"))
+        let architecture = try WhisperArchitecture(file: file)
+        self.architecture = architecture
+        config = try WhisperModelConfig.load(directory: modelDirectory, architecture: architecture)
+        tokenizer = try WhisperTokenizer(modelDirectory: modelDirectory, vocabularySize: architecture.vocabularySize)
+        encoder = WhisperEncoder(weights: try EncoderWeights(file: file, architecture: architecture), architecture: architecture)
+        decoder = WhisperDecoder(weights: try DecoderWeights(file: file, architecture: architecture), architecture: architecture)
+        melSpectrogram = LogMelSpectrogram(melBands: architecture.melBands)
+    }
+
+    public var isMultilingual: Bool { architecture.isMultilingual }
+
+    /// Language codes this model accepts: `["en"]` for English-only models.
+    public var supportedLanguages: [String] { isMultilingual ? tokenizer.specials.languageCodes : ["en"] }
+
+    /// Floating-point operations the encoder performs per 30 s window (for GFLOP/s reports).
+    public var encoderFlopsPerWindow: Double { encoder.flopsPerWindow }
+
+    /// Transcribes 16 kHz mono samples. Calls `progress` after each 30 s window and stops with
+    /// `EngineError.cancelled` when `isCancelled` answers true between windows.
+    public func transcribe(
+        samples: [Float], options: TranscriptionOptions = TranscriptionOptions(),
+        progress: TranscriptionProgress? = nil, isCancelled: CancellationCheck? = nil
+    ) throws -> TranscriptionResult {
+        var transcription = try LongFormTranscription(engine: self, samples: samples, options: options)
+        return try transcription.run(progress: progress, isCancelled: isCancelled)
+    }
+
+    /// Decodes `file` with ffmpeg (or the WAV fast path) and transcribes it.
+    public func transcribe(
+        file: URL, options: TranscriptionOptions = TranscriptionOptions(), decoder audioDecoder: AudioDecoder = AudioDecoder(),
+        progress: TranscriptionProgress? = nil, isCancelled: CancellationCheck? = nil
+    ) throws -> TranscriptionResult {
+        let samples = try audioDecoder.decode(file: file)
+        return try transcribe(samples: samples, options: options, progress: progress, isCancelled: isCancelled)
+    }
+
+    /// Encoder timing for benchmarks: encodes one window of silence-level features and returns the seconds taken.
+    public func timeEncoderWindow() -> Double {
+        let window = [Float](repeating: -0.5, count: architecture.melBands * encoder.inputFrames)
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = encoder.encode(window)
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+}

@@ -1,0 +1,100 @@
+public import ArgumentParser
+import Foundation
+import StenoEngine
+
+/// `steno transcribe FILE…`: offline transcription with the in-process Whisper engine, no server needed.
+/// Several files share one loaded model; each transcript is printed in turn.
+public struct TranscribeCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "transcribe",
+        abstract: "Transcribe audio files offline with the built-in Whisper engine.",
+        discussion: "Any format ffmpeg reads is accepted. With several files, each transcript is printed after a header line.")
+
+    @Argument(help: "Audio or video files to transcribe.")
+    var files: [String]
+
+    @Option(name: .long, help: "CTranslate2 Whisper model directory (env STENO_MODEL).")
+    var model: String = ProcessInfo.processInfo.environment["STENO_MODEL"] ?? "models/tiny.en"
+
+    @Option(name: .long, help: "Output format: text, json, srt or vtt.")
+    var format: TranscriptFormat = .text
+
+    @Option(name: .long, help: "Beam width (1 = greedy).")
+    var beam: Int = 5
+
+    @Option(name: .long, help: "Language code (e.g. en, de); detected on multilingual models when omitted.")
+    var language: String?
+
+    @Flag(name: .long, help: "Word-level timestamps (JSON output carries them).")
+    var wordTimestamps = false
+
+    @Option(name: .long, help: "Text that conditions the first window (names, spelling, style).")
+    var prompt: String?
+
+    @Option(name: .long, help: "Threads for matrix products (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .long, help: "Print timing, real-time factor and encoder GFLOP/s on stderr.")
+    var verbose = false
+
+    public init() {}
+
+    public func validate() throws {
+        guard (1...32).contains(beam) else { throw ValidationError("--beam must be between 1 and 32") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    public func run() throws {
+        let loadStart = Date()
+        let engine: WhisperEngine
+        do {
+            engine = try WhisperEngine(modelDirectory: URL(fileURLWithPath: model), threads: threads)
+        } catch let error as EngineError {
+            throw CleanExit.message("error: \(error)")
+        }
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        if verbose {
+            let window = engine.timeEncoderWindow()
+            stderrLine(String(format: "model: loaded in %.2f s", loadSeconds))
+            stderrLine(String(format: "encoder: %.1f GFLOP/s (%.3f s per 30 s window)", engine.encoderFlopsPerWindow / window / 1e9, window))
+        }
+        let options = TranscriptionOptions(language: language, beamSize: beam, wordTimestamps: wordTimestamps, initialPrompt: prompt)
+        let decoder = AudioDecoder()
+        var failures = 0
+        var totalAudio = 0.0
+        var totalWall = 0.0
+        for file in files {
+            let start = Date()
+            do {
+                let result = try engine.transcribe(file: URL(fileURLWithPath: file), options: options, decoder: decoder)
+                let wall = Date().timeIntervalSince(start)
+                totalAudio += result.duration
+                totalWall += wall
+                if files.count > 1 { print("==> \(file) <==") }
+                let rendered = result.rendered(as: format)
+                print(rendered, terminator: rendered.hasSuffix("\n") ? "" : "\n")
+                if verbose {
+                    let t = result.timings
+                    stderrLine(String(format: "%@: %.2f s of audio in %.2f s (real-time factor %.1fx)", file, result.duration, wall, result.duration / max(wall, 1e-9)))
+                    stderrLine(String(
+                        format: "  features %.3f s, encoder %.3f s (%d windows, %.1f GFLOP/s), decoder %.3f s (%d steps, %.1f ms/step), alignment %.3f s",
+                        t.features, t.encoder, t.windows, engine.encoderFlopsPerWindow * Double(t.windows) / max(t.encoder, 1e-9) / 1e9,
+                        t.decoder, t.decoderSteps, t.decoder / Double(max(1, t.decoderSteps)) * 1000, t.alignment))
+                }
+            } catch let error as EngineError {
+                failures += 1
+                stderrLine("error: \(file): \(error) [\(error.code)]")
+            }
+        }
+        if verbose, files.count > 1 {
+            stderrLine(String(format: "total: %.2f s of audio in %.2f s (real-time factor %.1fx)", totalAudio, totalWall, totalAudio / max(totalWall, 1e-9)))
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    private func stderrLine(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+extension TranscriptFormat: ExpressibleByArgument {}

@@ -1,0 +1,4 @@
+import StenoTranscribeCommand
+
+// The offline `steno transcribe` command as a binary of its own (no server dependencies).
+TranscribeCommand.main()

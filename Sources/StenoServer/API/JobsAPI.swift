@@ -1,0 +1,197 @@
+import Foundation
+import Logging
+import OpenAPIRuntime
+import StenoEngine
+
+/// The generated operations: job status and results, listing, deletion, the removed endpoint, health.
+/// Every answer is a case of the generated output types, so what the server sends follows the document.
+struct JobsAPI: APIProtocol {
+    let store: any JobStore
+    let blobs: BlobStore
+    let clock: any WallClock
+    let metrics: StenoMetrics
+    let retrievalGrace: TimeInterval
+    let minFreeDiskBytes: Int64
+    let logger: Logger
+
+    // MARK: GET /transcribe/{job_id}
+
+    func getJob(_ input: Operations.GetJob.Input) async throws -> Operations.GetJob.Output {
+        guard let id = UUID(uuidString: input.path.jobId) else {
+            return .badRequest(.init(body: .json(Self.error(.invalidJobID(input.path.jobId)))))
+        }
+        let now = clock.now()
+        // A finished job past its deadline is gone even before the cleaner's next pass; an unfinished one is
+        // kept until it finishes.
+        guard var job = try await store.job(id: id), job.expiresAt > now || !job.state.isTerminal else {
+            return .notFound(.init(body: .json(Self.error(.jobNotFound(input.path.jobId)))))
+        }
+        if let gone = Self.gone(job) { return .gone(.init(body: .json(gone))) }
+        let format = input.query.format ?? .json
+
+        guard job.state == .completed else {
+            if format != .json {
+                return .conflict(.init(body: .json(Self.error(APIError(
+                    .conflict, code: "job_not_completed",
+                    message: "the job is \(job.state.rawValue); the \(format.rawValue) transcript exists once it is completed")))))
+            }
+            let position = job.state == .pending ? try await store.queuePosition(id: id) : nil
+            return .ok(.init(body: .json(JobPresenter.status(job, queuePosition: position, result: nil))))
+        }
+
+        // Completed: read the result, then record the retrieval (the answer is built before any deletion).
+        guard let resultPath = job.resultPath, let data = try? blobs.read(resultPath),
+              let result = try? ResultCoding.decoder.decode(TranscriptionResult.self, from: data) else {
+            // The cleaner got there between the read of the row and the read of the file.
+            return .gone(.init(body: .json(Self.error(APIError(
+                .gone, code: "result_deleted", message: "the result was retrieved and has since been deleted")))))
+        }
+        if job.retrievedAt == nil, let updated = try await store.markRetrieved(id: id, now: now, purgeAt: now.addingTimeInterval(retrievalGrace)) {
+            job = updated
+            if retrievalGrace <= 0 {
+                for name in try await store.purgeFiles(id: id, now: now) { blobs.remove(name) }
+            }
+        }
+        switch format {
+        case .json:
+            return .ok(.init(body: .json(JobPresenter.status(job, queuePosition: nil, result: result))))
+        case .text:
+            return .ok(.init(body: .plainText(HTTPBody(result.rendered(as: .text)))))
+        case .srt:
+            return .ok(.init(body: .applicationXSubrip(HTTPBody(result.rendered(as: .srt)))))
+        case .vtt:
+            return .ok(.init(body: .textVtt(HTTPBody(result.rendered(as: .vtt)))))
+        }
+    }
+
+    // MARK: DELETE /transcribe/{job_id}
+
+    func deleteJob(_ input: Operations.DeleteJob.Input) async throws -> Operations.DeleteJob.Output {
+        guard let id = UUID(uuidString: input.path.jobId) else {
+            return .badRequest(.init(body: .json(Self.error(.invalidJobID(input.path.jobId)))))
+        }
+        let now = clock.now()
+        guard let job = try await store.job(id: id), job.expiresAt > now || !job.state.isTerminal else {
+            return .notFound(.init(body: .json(Self.error(.jobNotFound(input.path.jobId)))))
+        }
+        if !job.state.isTerminal {
+            // Cancel: the job stays visible as `cancelled`; its audio goes now.
+            if let cancelled = try await store.cancel(id: id, now: now), cancelled.state == .cancelled {
+                metrics.finished(.cancelled)
+                logger.info("job cancelled", metadata: ["job_id": "\(input.path.jobId)", "was": "\(job.state.rawValue)"])
+            }
+            for name in try await store.purgeFiles(id: id, now: now) { blobs.remove(name) }
+        } else if let files = try await store.markDeleted(id: id, now: now) {
+            // A finished job: files and result go, the id answers 410 until its deadline.
+            for name in files { blobs.remove(name) }
+        }
+        return .noContent(.init())
+    }
+
+    // MARK: GET /transcribe
+
+    func listJobs(_ input: Operations.ListJobs.Input) async throws -> Operations.ListJobs.Output {
+        let limit = input.query.limit ?? 50
+        guard (1...200).contains(limit) else {
+            return .badRequest(.init(body: .json(Self.error(APIError(
+                .badRequest, code: "invalid_parameter", message: "limit must be from 1 to 200")))))
+        }
+        var before: Int64?
+        if let cursor = input.query.cursor {
+            guard let sequence = Int64(cursor), sequence > 0 else {
+                return .badRequest(.init(body: .json(Self.error(APIError(
+                    .badRequest, code: "invalid_parameter", message: "cursor '\(cursor)' is not one this server gave")))))
+            }
+            before = sequence
+        }
+        let state = input.query.status.flatMap { JobState(rawValue: $0.rawValue) }
+        let page = try await store.list(state: state, before: before, limit: limit + 1)
+        var jobs: [Components.Schemas.JobStatus] = []
+        for job in page.prefix(limit) {
+            let position = job.state == .pending ? try await store.queuePosition(id: job.id) : nil
+            jobs.append(JobPresenter.status(job, queuePosition: position, result: nil))
+        }
+        let next = page.count > limit ? page[limit - 1].sequence : nil
+        return .ok(.init(body: .json(.init(jobs: jobs, nextCursor: next.map(String.init)))))
+    }
+
+    // MARK: Removed endpoint, health
+
+    func legacyTranscribe(_ input: Operations.LegacyTranscribe.Input) async throws -> Operations.LegacyTranscribe.Output {
+        .gone(.init(body: .json(Self.error(APIError(
+            .gone, code: "endpoint_removed",
+            message: "POST /api/transcribe was removed: upload with POST /transcribe (answers 202 with a job_id), then poll GET /transcribe/{job_id} for the result")))))
+    }
+
+    func getHealth(_ input: Operations.GetHealth.Input) async throws -> Operations.GetHealth.Output {
+        .ok(.init(body: .json(.init(status: .ok))))
+    }
+
+    func getReadiness(_ input: Operations.GetReadiness.Input) async throws -> Operations.GetReadiness.Output {
+        let database = await store.checkWritable()
+        let free = blobs.freeBytes()
+        let disk = (free ?? 0) >= minFreeDiskBytes
+        // The model is loaded before the server starts listening: a server that answers has it.
+        let checks = Components.Schemas.Readiness.ChecksPayload(model: true, database: database, disk: disk, freeBytes: free.map(Int.init))
+        if database && disk {
+            return .ok(.init(body: .json(.init(status: .ready, checks: checks))))
+        }
+        return .serviceUnavailable(.init(body: .json(.init(status: .notReady, checks: checks))))
+    }
+
+    // MARK: Helpers
+
+    static func error(_ error: APIError) -> Components.Schemas.ErrorResponse {
+        .init(error: .init(code: error.code, message: error.message))
+    }
+
+    /// The tombstone answer for a job whose files and result were deleted.
+    static func gone(_ job: Job) -> Components.Schemas.ErrorResponse? {
+        guard let reason = job.deletionReason else { return nil }
+        let id = job.id.uuidString.lowercased()
+        switch reason {
+        case .retrieved:
+            return error(APIError(.gone, code: "result_deleted",
+                message: "job \(id) was retrieved and its result deleted after the grace period; the id is forgotten at its deadline"))
+        case .deleted:
+            return error(APIError(.gone, code: "job_deleted", message: "job \(id) was deleted"))
+        }
+    }
+}
+
+/// Job rows as API models.
+enum JobPresenter {
+    static func status(_ job: Job, queuePosition: Int?, result: TranscriptionResult?) -> Components.Schemas.JobStatus {
+        .init(
+            jobId: job.id.uuidString.lowercased(),
+            status: Components.Schemas.JobState(rawValue: job.state.rawValue)!,
+            progress: job.progress,
+            queuePosition: queuePosition,
+            createdAt: job.createdAt,
+            startedAt: job.startedAt,
+            completedAt: job.completedAt,
+            retrievedAt: job.retrievedAt,
+            expiresAt: job.expiresAt,
+            attempts: job.attempts,
+            options: .init(language: job.options.language, prompt: job.options.prompt, wordTimestamps: job.options.wordTimestamps),
+            audioBytes: Int(job.audioBytes),
+            error: job.state == .failed ? job.errorCode.map { .init(code: $0, message: job.errorMessage ?? "") } : nil,
+            result: result.map(Self.result))
+    }
+
+    static func result(_ result: TranscriptionResult) -> Components.Schemas.JobResult {
+        .init(
+            text: result.text, language: result.language, duration: result.duration,
+            segments: result.segments.map { segment in
+                .init(
+                    id: segment.id, start: segment.start, end: segment.end, text: segment.text,
+                    avgLogprob: finite(segment.avgLogprob), noSpeechProb: finite(segment.noSpeechProb),
+                    words: segment.words?.map { .init(word: $0.word, start: $0.start, end: $0.end, probability: $0.probability) })
+            })
+    }
+
+    /// JSON has no infinities: a log-probability of -infinity (a window decoded to nothing) is sent as -1e9.
+    private static func finite(_ value: Double) -> Double {
+        value.isFinite ? value : (value < 0 ? -1e9 : 1e9)
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import HTTPTypes
+import Logging
+import OpenAPIRuntime
+
+/// Gives errors raised inside generated operations (an unknown `format`, a handler that threw) the same JSON
+/// error body as every other error: `400 invalid_parameter` for requests the document does not allow,
+/// `500 internal_error` otherwise.
+struct OpenAPIErrorMiddleware: ServerMiddleware {
+    let logger: Logger
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        do {
+            return try await next(request, body, metadata)
+        } catch let error as ServerError where error.httpStatus.kind == .clientError {
+            return Self.response(status: error.httpStatus, code: "invalid_parameter", message: error.causeDescription)
+        } catch {
+            logger.error("operation failed", metadata: ["operation": "\(operationID)", "error": "\(error)"])
+            return Self.response(status: .internalServerError, code: "internal_error", message: "the server failed to handle the request")
+        }
+    }
+
+    private static func response(status: HTTPResponse.Status, code: String, message: String) -> (HTTPResponse, HTTPBody?) {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json; charset=utf-8"
+        return (HTTPResponse(status: status, headerFields: fields), HTTPBody(APIError.body(code: code, message: message)))
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import MultipartKit
+import StenoEngine
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `POST /transcribe`, hand-written rather than generated so that the upload streams through multipart-kit's
+/// parser straight into a file: memory stays flat whatever the size, and `413` comes as soon as the limit is
+/// crossed. The job is recorded before the answer, and nothing is decoded here: `202` comes in milliseconds.
+struct UploadController: Sendable {
+    let store: any JobStore
+    let blobs: BlobStore
+    let clock: any WallClock
+    let metrics: StenoMetrics
+    let wake: WakeSignal
+    let supportedLanguages: Set<String>
+    let maxUploadBytes: Int64
+    let maxQueuedJobs: Int
+    let retention: TimeInterval
+    let maxRetention: TimeInterval
+    let maxAttempts: Int
+
+    func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.post("/transcribe") { request, _ in try await self.create(request) }
+    }
+
+    func create(_ request: Request) async throws -> Response {
+        guard let boundary = Self.boundary(of: request.headers[.contentType]) else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type",
+                           message: "send the recording as multipart/form-data with a 'file' field")
+        }
+        if let length = request.headers[.contentLength].flatMap(Int64.init), length > maxUploadBytes + Self.formOverhead {
+            throw tooLarge()
+        }
+        // A retried upload with a known key gets the job its first attempt created, without storing the file again.
+        let idempotencyKey = try Self.idempotencyKey(request)
+        if let idempotencyKey, let existing = try await store.job(idempotencyKey: idempotencyKey) {
+            return try Self.created(existing)
+        }
+        if try await store.count(state: .pending) >= maxQueuedJobs {
+            throw APIError(.serviceUnavailable, code: "queue_full",
+                           message: "\(maxQueuedJobs) jobs are waiting already; retry later",
+                           headers: [.retryAfter: "30"])
+        }
+
+        let temporary = blobs.temporaryFile()
+        var committed = false
+        defer { if !committed { try? FileManager.default.removeItem(at: temporary) } }
+        let form = try await receive(request, boundary: boundary, into: temporary)
+
+        // Validate the fields before the job exists.
+        guard form.sawFile else {
+            throw APIError(.badRequest, code: "missing_file", message: "the form has no 'file' field")
+        }
+        guard form.fileComplete else {
+            throw APIError(.badRequest, code: "invalid_request", message: "the multipart body ended before the file did")
+        }
+        guard form.fileBytes > 0 else {
+            throw APIError(.unprocessableContent, code: "empty_file", message: "the uploaded file is empty")
+        }
+        let options = try jobOptions(form.fields)
+        let lifetime = try deleteAfter(form.fields["delete_after_seconds"])
+
+        let id = UUID()
+        let now = clock.now()
+        let audioPath = try blobs.commitAudio(temporary, jobID: id)
+        committed = true
+        var record = Job(
+            id: id, options: options, createdAt: now, expiresAt: now.addingTimeInterval(lifetime),
+            maxAttempts: maxAttempts, audioPath: audioPath, audioBytes: form.fileBytes)
+        record.idempotencyKey = idempotencyKey
+        let job: Job
+        do {
+            job = try await store.insert(record)
+        } catch {
+            blobs.remove(audioPath)
+            throw error
+        }
+        if job.id != id {
+            // A concurrent upload with the same key won the race: answer with its job, drop this copy.
+            blobs.remove(audioPath)
+        } else {
+            metrics.accepted()
+            wake.signal()
+        }
+        return try Self.created(job)
+    }
+
+    /// The `202` answer for a job: its id, state and times, and its status URL in `Location`.
+    private static func created(_ job: Job) throws -> Response {
+        let body = Components.Schemas.JobCreated(
+            jobId: job.id.uuidString.lowercased(), status: Components.Schemas.JobState(rawValue: job.state.rawValue)!,
+            createdAt: job.createdAt, expiresAt: job.expiresAt)
+        var headers = HTTPFields()
+        headers[.location] = "/transcribe/\(body.jobId)"
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: .accepted, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try APIJSON.encoder.encode(body))))
+    }
+
+    private static func idempotencyKey(_ request: Request) throws -> String? {
+        guard let name = HTTPField.Name("Idempotency-Key"), let key = request.headers[name] else { return nil }
+        let trimmed = key.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty, trimmed.utf8.count <= 255 else {
+            throw APIError(.badRequest, code: "invalid_request", message: "Idempotency-Key must be 1 to 255 bytes")
+        }
+        return trimmed
+    }
+
+    // MARK: - Streaming the body
+
+    /// Bytes of multipart framing and small fields allowed on top of the file itself.
+    static let formOverhead: Int64 = 1 << 20
+    static let maxFieldBytes = 64 << 10
+
+    private func tooLarge() -> APIError {
+        APIError(.contentTooLarge, code: "upload_too_large", message: "the upload exceeds the limit of \(maxUploadBytes) bytes")
+    }
+
+    private func receive(_ request: Request, boundary: String, into file: URL) async throws -> ReceivedForm {
+        let descriptor = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(descriptor) }
+
+        let form = ReceivedForm()
+        let parser = MultipartParser(boundary: boundary)
+        parser.onHeader = { name, value in form.header(name: name, value: value) }
+        parser.onBody = { buffer in form.body(&buffer, descriptor: descriptor) }
+        parser.onPartComplete = { form.partComplete() }
+
+        var received: Int64 = 0
+        for try await chunk in request.body {
+            received += Int64(chunk.readableBytes)
+            if received > maxUploadBytes + Self.formOverhead { throw tooLarge() }
+            do {
+                try parser.execute(chunk)
+            } catch {
+                throw APIError(.badRequest, code: "invalid_request", message: "the body is not valid multipart/form-data")
+            }
+            if let failure = form.failure { throw failure }
+            if form.fileBytes > maxUploadBytes { throw tooLarge() }
+        }
+        return form
+    }
+
+    private static func boundary(of contentType: String?) -> String? {
+        guard let contentType, contentType.lowercased().hasPrefix("multipart/form-data") else { return nil }
+        for parameter in contentType.split(separator: ";").dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if pair.count == 2, pair[0].lowercased() == "boundary" {
+                let value = pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                return value.isEmpty ? nil : value
+            }
+        }
+        return nil
+    }
+
+    // MARK: - Fields
+
+    private func jobOptions(_ fields: [String: String]) throws -> JobOptions {
+        var options = JobOptions()
+        if let language = fields["language"]?.trimmingCharacters(in: .whitespaces).lowercased(), !language.isEmpty {
+            guard supportedLanguages.contains(language) else {
+                throw APIError(.unprocessableContent, code: "unsupported_language",
+                               message: "language '\(language)' is not supported by this model; supported: \(supportedLanguages.sorted().joined(separator: ", "))")
+            }
+            options.language = language
+        }
+        if let prompt = fields["prompt"], !prompt.isEmpty { options.prompt = prompt }
+        if let flag = fields["word_timestamps"]?.trimmingCharacters(in: .whitespaces).lowercased() {
+            switch flag {
+            case "true", "1", "yes", "on": options.wordTimestamps = true
+            case "false", "0", "no", "off", "": options.wordTimestamps = false
+            default:
+                throw APIError(.unprocessableContent, code: "invalid_option", message: "word_timestamps must be true or false, not '\(flag)'")
+            }
+        }
+        return options
+    }
+
+    private func deleteAfter(_ field: String?) throws -> TimeInterval {
+        guard let field = field?.trimmingCharacters(in: .whitespaces), !field.isEmpty else { return retention }
+        guard let seconds = Int(field), seconds >= 1, TimeInterval(seconds) <= maxRetention else {
+            throw APIError(.unprocessableContent, code: "invalid_option",
+                           message: "delete_after_seconds must be a whole number from 1 to \(Int(maxRetention)), not '\(field)'")
+        }
+        return TimeInterval(seconds)
+    }
+}
+
+/// What the parser has seen so far. Used by one request's task only.
+private final class ReceivedForm {
+    var fields: [String: String] = [:]
+    var sawFile = false
+    var fileComplete = false
+    var fileBytes: Int64 = 0
+    var failure: APIError?
+
+    private var partHeaders: [String: String] = [:]
+    private var partName: String?
+    private var partIsFile = false
+    private var fieldBytes: [UInt8] = []
+
+    func header(name: String, value: String) {
+        partHeaders[name.lowercased()] = value
+    }
+
+    func body(_ buffer: inout ByteBuffer, descriptor: Int32) {
+        if partName == nil { startPart() }
+        if partIsFile {
+            buffer.withUnsafeReadableBytes { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        failure = APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: "storage_error", message: "the server could not store the upload")
+                        return
+                    }
+                    offset += written
+                }
+            }
+            fileBytes += Int64(buffer.readableBytes)
+        } else if fieldBytes.count + buffer.readableBytes <= UploadController.maxFieldBytes {
+            fieldBytes.append(contentsOf: buffer.readableBytesView)
+        } else {
+            failure = APIError(.unprocessableContent, code: "invalid_option", message: "form field '\(partName ?? "")' is too long")
+        }
+        buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+    }
+
+    func partComplete() {
+        if partName == nil { startPart() }
+        if partIsFile {
+            fileComplete = true
+        } else if let name = partName {
+            fields[name] = String(decoding: fieldBytes, as: UTF8.self)
+        }
+        partHeaders = [:]
+        partName = nil
+        partIsFile = false
+        fieldBytes = []
+    }
+
+    /// Headers are complete when the first body bytes (or the end of the part) arrive.
+    private func startPart() {
+        let disposition = partHeaders["content-disposition"] ?? ""
+        partName = Self.parameter("name", in: disposition) ?? ""
+        if partName == "file" {
+            if sawFile {
+                failure = APIError(.badRequest, code: "invalid_request", message: "the form has more than one 'file' field")
+            }
+            sawFile = true
+            partIsFile = true
+        }
+    }
+
+    private static func parameter(_ key: String, in header: String) -> String? {
+        for piece in header.split(separator: ";") {
+            let pair = piece.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if pair.count == 2, pair[0].lowercased() == key {
+                return pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,47 @@
+public import Foundation
+public import Logging
+
+/// Everything `steno serve` can be told, with the documented defaults. The command line and the `STENO_*`
+/// environment variables both fill it (see `Sources/steno/ServeCommand.swift`); tests build it directly.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Holds `steno.sqlite`, `audio/`, `results/` and `tmp/`.
+    public var dataDirectory = URL(fileURLWithPath: "data")
+    public var modelDirectory = URL(fileURLWithPath: "models/tiny.en")
+    /// Concurrent transcriptions.
+    public var workers = 1
+    /// Engine threads per transcription; nil lets the engine choose.
+    public var threads: Int?
+    /// Default time from creation to deletion of a job and its files.
+    public var retention: TimeInterval = 24 * 3600
+    /// Longest per-job `delete_after_seconds` accepted.
+    public var maxRetention: TimeInterval = 30 * 24 * 3600
+    /// Time between the first retrieval of a result and the deletion of its files (0 = at once).
+    public var retrievalGrace: TimeInterval = 300
+    public var maxUploadBytes: Int64 = 1 << 30
+    /// Longer recordings fail with `audio_too_long`.
+    public var maxAudioSeconds: Double = 4 * 3600
+    /// Pending jobs beyond which uploads get `503 queue_full`.
+    public var maxQueuedJobs = 1000
+    /// Transient failures are retried up to this many attempts in all.
+    public var maxAttempts = 3
+    /// First retry delay; doubles with each attempt, with jitter.
+    public var retryBackoff: TimeInterval = 5
+    /// A worker's claim on a job lasts this long unless renewed by its heartbeat.
+    public var leaseDuration: TimeInterval = 60
+    public var heartbeatInterval: TimeInterval = 5
+    /// How often an idle worker looks for work when no upload wakes it.
+    public var pollInterval: TimeInterval = 1
+    public var cleanupInterval: TimeInterval = 30
+    /// On SIGTERM, running transcriptions get this long to finish before they are released.
+    public var shutdownGrace: TimeInterval = 30
+    /// `/readyz` fails below this much free space in the data directory.
+    public var minFreeDiskBytes: Int64 = 512 << 20
+    public var ffmpegPath = "ffmpeg"
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    package var databaseURL: URL { dataDirectory.appendingPathComponent("steno.sqlite") }
+}

@@ -1,0 +1,237 @@
+import Foundation
+package import Logging
+public import ServiceLifecycle
+import StenoEngine
+
+/// Runs jobs: `workers` loops that each claim a job, transcribe it on a thread of their own while a heartbeat
+/// renews the lease and records progress, then write the outcome guarded by the lease. A `Service`: at start
+/// it resumes the jobs a previous run left processing; on graceful shutdown it stops claiming, lets running
+/// transcriptions finish within `shutdownGrace`, then stops them and gives their jobs back to the queue.
+public final class WorkerPool: Service {
+    package struct Settings: Sendable {
+        var workers: Int
+        var leaseDuration: TimeInterval
+        var heartbeatInterval: TimeInterval
+        var pollInterval: TimeInterval
+        var retryBackoff: TimeInterval
+        var shutdownGrace: TimeInterval
+
+        init(_ configuration: ServerConfiguration) {
+            workers = max(1, configuration.workers)
+            leaseDuration = configuration.leaseDuration
+            heartbeatInterval = configuration.heartbeatInterval
+            pollInterval = configuration.pollInterval
+            retryBackoff = configuration.retryBackoff
+            shutdownGrace = configuration.shutdownGrace
+        }
+    }
+
+    private let store: any JobStore
+    private let blobs: BlobStore
+    private let transcriber: any Transcriber
+    private let clock: any WallClock
+    private let metrics: StenoMetrics
+    private let logger: Logger
+    private let settings: Settings
+    package let wake = WakeSignal()
+    /// A fresh id per process, so a restarted server never mistakes its predecessor's leases for its own.
+    package let instanceID = "steno-" + UUID().uuidString.prefix(8).lowercased()
+    /// Set when graceful shutdown begins: no more claims.
+    private let stopping = Locked(false)
+    /// Set when the shutdown grace period is over: running transcriptions stop at their next window.
+    private let aborting = Locked(false)
+
+    package init(
+        store: any JobStore, blobs: BlobStore, transcriber: any Transcriber, clock: any WallClock,
+        metrics: StenoMetrics, settings: Settings, logger: Logger
+    ) {
+        self.store = store
+        self.blobs = blobs
+        self.transcriber = transcriber
+        self.clock = clock
+        self.metrics = metrics
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let resumed = try await store.resumeInterrupted(now: clock.now())
+        if resumed > 0 { logger.notice("resumed jobs interrupted by the previous run", metadata: ["jobs": "\(resumed)"]) }
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<settings.workers {
+                    group.addTask { await self.workLoop(worker: "\(self.instanceID)-\(index)") }
+                }
+            }
+        } onGracefulShutdown: {
+            self.beginShutdown()
+        }
+    }
+
+    private func beginShutdown() {
+        stopping.withLock { $0 = true }
+        wake.signal()
+        let grace = settings.shutdownGrace
+        // Detached on purpose: a timer that must fire while the pool's own tasks are busy finishing.
+        Task.detached { [aborting, logger] in
+            try? await Task.sleep(for: .seconds(grace))
+            aborting.withLock { $0 = true }
+            logger.info("shutdown grace period over: stopping running transcriptions")
+        }
+    }
+
+    private var isStopping: Bool { stopping.current }
+
+    private func workLoop(worker: String) async {
+        while !isStopping {
+            do {
+                if let lease = try await store.claim(owner: worker, leaseDuration: settings.leaseDuration, now: clock.now()) {
+                    await process(lease)
+                } else {
+                    await wake.wait(timeout: .seconds(settings.pollInterval))
+                }
+            } catch {
+                // The store is unavailable (disk full, locked too long): back off rather than spin.
+                logger.error("worker could not claim a job", metadata: ["error": "\(error)"])
+                await wake.wait(timeout: .seconds(max(settings.pollInterval, 1)))
+            }
+        }
+    }
+
+    /// Runs one claimed job to its outcome. Every write carries the lease; a rejected write means the job was
+    /// cancelled or taken over, and this worker's outcome is dropped.
+    private func process(_ lease: JobLease) async {
+        let job = lease.job
+        var log = logger
+        log[metadataKey: "job_id"] = "\(job.id.uuidString.lowercased())"
+        log[metadataKey: "attempt"] = "\(job.attempts)"
+        log.info("transcription started")
+
+        guard let audioPath = job.audioPath else {
+            _ = try? await store.fail(lease, failure: JobFailure(code: "audio_missing", message: "the job's audio is gone"), now: clock.now())
+            return
+        }
+        let progress = Locked(job.progress)
+        let leaseLost = Locked(false)
+        let started = ContinuousClock.now
+
+        let outcome: Result<TranscriptionResult, any Error> = await withTaskGroup(of: Void.self) { group in
+            // Heartbeat: renews the lease and stores progress; notices a cancel or a takeover.
+            group.addTask { [store, clock, settings, log] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(settings.heartbeatInterval))
+                    if Task.isCancelled { break }
+                    do {
+                        let held = try await store.heartbeat(
+                            lease, progress: progress.current, leaseDuration: settings.leaseDuration, now: clock.now())
+                        if !held { leaseLost.withLock { $0 = true }; break }
+                    } catch {
+                        log.warning("heartbeat failed", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            let file = blobs.url(for: audioPath)
+            let options = job.options.transcriptionOptions
+            let result: Result<TranscriptionResult, any Error>
+            do {
+                let transcriber = self.transcriber
+                let aborting = self.aborting
+                result = .success(try await InferenceThread.run(name: "steno-inference") {
+                    try transcriber.transcribe(
+                        file: file, options: options,
+                        progress: { fraction in progress.withLock { $0 = max($0, fraction) } },
+                        isCancelled: { leaseLost.current || aborting.current })
+                })
+            } catch {
+                result = .failure(error)
+            }
+            group.cancelAll()
+            return result
+        }
+        let seconds = started.duration(to: .now).seconds
+
+        do {
+            try await record(outcome, of: lease, seconds: seconds, leaseLost: leaseLost.current, log: log)
+        } catch {
+            // The store failed to take the outcome: the lease will expire and another attempt runs the job.
+            log.error("could not record the outcome", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func record(
+        _ outcome: Result<TranscriptionResult, any Error>, of lease: JobLease, seconds: Double, leaseLost: Bool, log: Logger
+    ) async throws {
+        let job = lease.job
+        switch outcome {
+        case .success(let result):
+            let data = try ResultCoding.encoder.encode(result)
+            let name = try blobs.writeResult(data, jobID: job.id)
+            if try await store.complete(lease, resultPath: name, duration: result.duration, language: result.language, now: clock.now()) {
+                metrics.transcribed(processingSeconds: seconds, audioSeconds: result.duration)
+                metrics.finished(.completed)
+                log.info("transcription completed", metadata: ["seconds": "\(seconds)", "audio_seconds": "\(result.duration)"])
+            } else {
+                // Cancelled or taken over meanwhile: the newer state stands, and this result is not wanted.
+                blobs.remove(name)
+                log.notice("result dropped: the job was cancelled or taken over")
+            }
+        case .failure(let error):
+            if leaseLost {
+                log.notice("transcription stopped: the job was cancelled or taken over")
+                return
+            }
+            if aborting.current, (error as? EngineError) == .cancelled {
+                // Shutdown stopped it: not the job's fault, so the attempt is given back.
+                _ = try await store.release(lease, runAfter: clock.now(), failure: nil, countAttempt: false)
+                log.notice("transcription interrupted by shutdown; the job is queued again")
+                return
+            }
+            if let failure = Self.permanentFailure(error) {
+                if try await store.fail(lease, failure: failure, now: clock.now()) {
+                    metrics.finished(.failed)
+                    log.notice("transcription failed", metadata: ["code": "\(failure.code)", "message": "\(failure.message)"])
+                }
+            } else if job.attempts >= job.maxAttempts {
+                let failure = JobFailure(
+                    code: "transcription_failed",
+                    message: "failed \(job.attempts) times; last error: \(error)")
+                if try await store.fail(lease, failure: failure, now: clock.now()) {
+                    metrics.finished(.failed)
+                    log.error("transcription failed for good", metadata: ["error": "\(error)"])
+                }
+            } else {
+                let delay = backoff(attempt: job.attempts)
+                let failure = JobFailure(code: "transient_error", message: "\(error)")
+                if try await store.release(lease, runAfter: clock.now().addingTimeInterval(delay), failure: failure, countAttempt: true) {
+                    metrics.retried()
+                    log.warning("transcription failed; retrying", metadata: ["error": "\(error)", "delay": "\(delay)"])
+                }
+            }
+        }
+    }
+
+    /// Exponential backoff with jitter: base × 2^(attempt-1), ±25 %, capped at an hour.
+    private func backoff(attempt: Int) -> TimeInterval {
+        let base = settings.retryBackoff * pow(2, Double(max(0, attempt - 1)))
+        return min(3600, base * Double.random(in: 0.75...1.25))
+    }
+
+    /// Failures that another attempt cannot fix: bad input or bad options. Anything else is retried.
+    static func permanentFailure(_ error: any Error) -> JobFailure? {
+        if let failure = error as? JobFailure { return failure }
+        guard let engineError = error as? EngineError else { return nil }
+        switch engineError {
+        case .undecodableAudio, .emptyAudio, .unsupportedLanguage, .invalidOption, .decoderTimeout:
+            return JobFailure(code: engineError.code, message: engineError.description)
+        case .invalidModel, .cancelled, .decoderUnavailable:
+            return nil
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,21 @@
+import Foundation
+import StenoServer
+import Testing
+
+/// The job store contract on a real SQLite file (WAL mode, as in production).
+@Suite struct SQLiteJobStoreTests {
+    @Test(arguments: JobStoreContract.all.map(\.0))
+    func contract(_ name: String) async throws {
+        let check = try #require(JobStoreContract.all.first { $0.0 == name }?.1)
+        let directory = try TemporaryDirectory()
+        try await check { try SQLiteJobStore(path: directory.url.appendingPathComponent("jobs-\(UUID()).sqlite")) }
+    }
+
+    @Test func survivesReopening() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url.appendingPathComponent("steno.sqlite")
+        let job = try await JobStoreContract.newJob(try SQLiteJobStore(path: path))
+        let reopened = try SQLiteJobStore(path: path)
+        #expect(try await reopened.job(id: job.id) == job)
+    }
+}
