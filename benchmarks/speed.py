@@ -4,10 +4,10 @@ same thread count and beam. Run through benchmarks/engine.sh, which builds the c
 
 Workloads (from the corpus manifest):
   short  every short clip of 2-10 s, transcribed by ONE process (model loaded once). The model load is counted
-         apart: each repeat runs the process twice, on the first clip alone (A) and on the first clip followed by
-         all the others (B); the clips after the first took B - A, so speed = their audio / (B - A), and
-         load+startup = A minus the first clip's share at that speed. Both systems are measured the same way,
-         from outside, so no cooperation from either is needed beyond taking several files in one call.
+         apart: each repeat runs the process three times, on the first clip alone (A), on it twice (C), and on it
+         followed by all the others (B). The clips after the first took B - A, so speed = their audio / (B - A);
+         the first clip, warm, took C - A, so load+startup = A - (C - A). Every system is measured the same way,
+         from outside, so none needs to do more than take several files in one call.
   long   the one long file (>= 5 min), one process; speed = audio / wall, load included.
 
 Speed is the real-time factor as audio seconds / wall seconds (×real time: higher is faster). Peak memory is the
@@ -104,20 +104,21 @@ def build_systems(args: argparse.Namespace) -> list[System]:
 
 
 def measure_short(system: System, clips: list[Clip]) -> dict[str, float]:
+    """Three runs of one process: the first clip (A), it twice (C), and all the clips (B)."""
     first, rest = clips[0], clips[1:]
     alone = run_process(system.argv([first.path]), system.env)
+    twice = run_process(system.argv([first.path, first.path]), system.env)
     batch = run_process(system.argv([c.path for c in clips]), system.env)
-    rest_audio = sum(c.duration for c in rest)
-    rest_wall = batch.wall - alone.wall
-    for text in (alone.stderr, batch.stderr):
+    for text in (alone.stderr, twice.stderr, batch.stderr):
         system.gflops += [float(x) for x in GFLOPS_LINE.findall(text)]
-    speed = rest_audio / rest_wall if rest_wall > 0 else float("nan")
+    rest_wall = batch.wall - alone.wall          # the other clips, model loaded and warm
     return {
-        "speed": speed,
+        "speed": sum(c.duration for c in rest) / rest_wall if rest_wall > 0 else float("nan"),
         "ms_per_clip": rest_wall / len(rest) * 1000,
-        "load_s": alone.wall - first.duration / speed if rest_wall > 0 else float("nan"),
+        "load_s": alone.wall - (twice.wall - alone.wall),   # A minus the first clip's warm time (C - A)
         "rss_mb": batch.rss_mb,
         "wall_alone": alone.wall,
+        "wall_twice": twice.wall,
         "wall_batch": batch.wall,
     }
 
@@ -143,6 +144,26 @@ def ratio_cell(steno: list[dict[str, float]], other: list[dict[str, float]], key
     if not steno or not other:
         return "-"
     return f"{statistics.median(r[key] for r in steno) / statistics.median(r[key] for r in other):.2f}"
+
+
+SGEMM_LINE = re.compile(r"sgemm (\S+): peak ([0-9.]+) GFLOP/s, median ([0-9.]+) GFLOP/s")
+
+
+def summarize_sgemm(outputs: list[str]) -> str:
+    """Per shape: the best peak over all repeats and the median of the repeats' medians."""
+    if not outputs:
+        return ""
+    peaks: dict[str, list[float]] = {}
+    medians: dict[str, list[float]] = {}
+    for output in outputs:
+        for shape, peak, median in SGEMM_LINE.findall(output):
+            peaks.setdefault(shape, []).append(float(peak))
+            medians.setdefault(shape, []).append(float(median))
+    lines = [outputs[0].splitlines()[0]]      # the OpenBLAS configuration line
+    for shape in peaks:
+        lines.append(f"sgemm {shape}: peak {max(peaks[shape]):.1f} GFLOP/s, median "
+                     f"{median_range(medians[shape], '.1f')} GFLOP/s ({len(outputs)} runs)")
+    return "\n".join(lines)
 
 
 def report(args, systems: list[System], short: list[Clip], long: Clip | None, sgemm: str | None) -> None:
@@ -221,12 +242,11 @@ def main() -> None:
     if "short" in workloads and len(short) < 2:
         sys.exit("speed: the short workload needs at least two clips")
     systems = build_systems(args)
-    sgemm = None
-    if args.sgemm:
-        sgemm = subprocess.run([str(args.sgemm), str(args.threads)], capture_output=True, text=True,
-                               check=True, env=bench_common.thread_env(args.threads)).stdout
-
+    sgemm_outputs = []
     for repeat in range(args.repeats):
+        if args.sgemm:   # once per repeat, so that the machine's load at the time shows in its spread too
+            sgemm_outputs.append(subprocess.run([str(args.sgemm), str(args.threads)], capture_output=True, text=True,
+                                                check=True, env=bench_common.thread_env(args.threads)).stdout)
         for s in systems:
             print(f"speed: repeat {repeat + 1}/{args.repeats}: {s.name}", file=sys.stderr)
             if short:
@@ -239,11 +259,13 @@ def main() -> None:
                     s.gflops.append(value)
                 s.backend = backend or s.backend
 
+    sgemm = summarize_sgemm(sgemm_outputs)
     report(args, systems, short, long, sgemm)
     if args.json:
         args.json.write_text(json.dumps({
             "model": str(args.model), "beam": args.beam, "threads": args.threads, "repeats": args.repeats,
-            "short_clips": [c.name for c in short], "long_file": long.name if long else None, "sgemm": sgemm,
+            "short_clips": [c.name for c in short], "long_file": long.name if long else None,
+            "sgemm": sgemm_outputs,
             "systems": {s.name: {"short": s.short, "long": s.long, "encoder_gflops": s.gflops,
                                  "ctranslate2_backend": s.backend} for s in systems},
         }, indent=2))

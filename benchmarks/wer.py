@@ -182,9 +182,10 @@ def main() -> None:
         for i, c in enumerate(clips):
             wrong = [n for n in names if norm_hyps[n][i] != refs[i]]
             if wrong:
-                print(f"\n{c.name}\n  {'reference':<12} {refs[i]}")
+                pad = max(len(n) for n in ["reference", *names])
+                print(f"\n{c.name}\n  {'reference':<{pad}} {refs[i]}")
                 for n in wrong:
-                    print(f"  {n:<12} {norm_hyps[n][i]}")
+                    print(f"  {n:<{pad}} {norm_hyps[n][i]}")
 
     if args.json:
         args.json.write_text(json.dumps({
