@@ -1,4 +1,5 @@
 import ArgumentParser
+import StenoTranscribeCommand
 
 /// `steno`: the server, its client commands, and offline transcription.
 @main
@@ -7,8 +8,8 @@ struct Steno: AsyncParsableCommand {
         commandName: "steno",
         abstract: "Self-hosted asynchronous speech-to-text.",
         subcommands: [
-            SubmitCommand.self, StatusCommand.self, ResultCommand.self, DeleteCommand.self,
-            ListCommand.self,
+            ServeCommand.self, SubmitCommand.self, StatusCommand.self, ResultCommand.self, DeleteCommand.self,
+            ListCommand.self, TranscribeCommand.self,
         ]
     )
 }

@@ -21,7 +21,9 @@ struct JobsAPI: APIProtocol {
             return .badRequest(.init(body: .json(Self.error(.invalidJobID(input.path.jobId)))))
         }
         let now = clock.now()
-        guard var job = try await store.job(id: id), job.expiresAt > now else {
+        // A finished job past its deadline is gone even before the cleaner's next pass; an unfinished one is
+        // kept until it finishes.
+        guard var job = try await store.job(id: id), job.expiresAt > now || !job.state.isTerminal else {
             return .notFound(.init(body: .json(Self.error(.jobNotFound(input.path.jobId)))))
         }
         if let gone = Self.gone(job) { return .gone(.init(body: .json(gone))) }

@@ -3,24 +3,9 @@ import Foundation
 
 /// Element-wise kernels of the transformer. Written for the optimizer: plain loops over unsafe pointers.
 package enum Kernels {
-    /// GELU in its exact erf form, x·Φ(x), in place (erf to 1e-5, see `erfApproximation`).
+    /// GELU in its erf form, x·Φ(x), in place (erf to 1e-5; the AVX2 kernel `steno_gelu`).
     package static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
         steno_gelu(x, count)
-    }
-
-    /// erf(x) by Abramowitz & Stegun 7.1.26 with `fastExp` (absolute error below 1e-5): far cheaper than `erff`, and GELU runs
-    /// over every hidden unit of every position.
-    @inline(__always)
-    package static func erfApproximation(_ x: Float) -> Float {
-        let a = abs(x)
-        let t = 1 / (1 + 0.3275911 * a)
-        var p: Float = 1.061405429
-        p = p * t - 1.453152027
-        p = p * t + 1.421413741
-        p = p * t - 0.284496736
-        p = p * t + 0.254829592
-        let y = 1 - p * t * fastExp(-a * a)
-        return x < 0 ? -y : y
     }
 
     /// GELU over a large buffer, split across threads.
@@ -28,7 +13,7 @@ package enum Kernels {
         let chunks = max(1, min(BLAS.threads, count / 65536))
         if chunks == 1 { return gelu(x, count: count) }
         let size = (count + chunks - 1) / chunks
-        let base = UnsafeSendablePointer(x)
+        let base = UnsafeSendable(x)
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
             let start = c * size
             let n = min(size, count - start)
@@ -51,7 +36,7 @@ package enum Kernels {
         let chunks = max(1, min(BLAS.threads, rows / 16))
         if chunks == 1 { return softmaxRows(x, rows: rows, columns: columns, stride: stride) }
         let per = (rows + chunks - 1) / chunks
-        let base = UnsafeSendablePointer(x)
+        let base = UnsafeSendable(x)
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
             let start = c * per
             let n = min(per, rows - start)
@@ -93,12 +78,6 @@ package enum Kernels {
         let logSum = maximum + Foundation.log(sum)
         for i in 0..<count { out[i] = x[i] - logSum }
     }
-}
-
-/// A pointer that may cross into `concurrentPerform` closures; each iteration touches a disjoint range.
-struct UnsafeSendablePointer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
-    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
 }
 
 /// Any pointer handed to `concurrentPerform` iterations that touch disjoint parts of its memory.

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import Logging
+import StenoServer
+
+/// `steno serve`: the HTTP API and the workers in one process. Every option is also an environment variable
+/// (`STENO_` + the option's name in capitals); a flag wins over the variable, which wins over the default.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run the transcription service (API, workers and cleaner).")
+
+    @Option(help: "Address to listen on. [STENO_HOST, default 127.0.0.1]") var host: String?
+    @Option(help: "Port to listen on. [STENO_PORT, default 8080]") var port: String?
+    @Option(help: "Directory for the database, uploads and results. [STENO_DATA_DIR, default ./data]") var dataDir: String?
+    @Option(help: "Model directory. [STENO_MODEL, default ./models/tiny.en]") var model: String?
+    @Option(help: "Concurrent transcriptions. [STENO_WORKERS, default 1]") var workers: String?
+    @Option(help: "Engine threads per transcription. [STENO_THREADS, default: the engine's choice]") var threads: String?
+    @Option(help: "Time from creation to deletion of a job, e.g. 24h. [STENO_RETENTION, default 24h]") var retention: String?
+    @Option(help: "Time from first retrieval to deletion of a result; 0 = at once. [STENO_RETRIEVAL_GRACE, default 5m]") var retrievalGrace: String?
+    @Option(help: "Largest upload, e.g. 1G or 500M. [STENO_MAX_UPLOAD_BYTES, default 1G]") var maxUploadBytes: String?
+    @Option(help: "Longest recording, e.g. 4h. [STENO_MAX_AUDIO_SECONDS, default 4h]") var maxAudioSeconds: String?
+    @Option(help: "Pending jobs beyond which uploads get 503. [STENO_MAX_QUEUED_JOBS, default 1000]") var maxQueuedJobs: String?
+    @Option(help: "Attempts per job. [STENO_MAX_ATTEMPTS, default 3]") var maxAttempts: String?
+    @Option(help: "Worker lease, renewed by heartbeats. [STENO_LEASE, default 60s]") var lease: String?
+    @Option(help: "Time given to running jobs on SIGTERM. [STENO_SHUTDOWN_GRACE, default 30s]") var shutdownGrace: String?
+    @Option(help: "Time between cleaner passes. [STENO_CLEANUP_INTERVAL, default 30s]") var cleanupInterval: String?
+    @Option(help: "Free disk space below which /readyz fails. [STENO_MIN_FREE_DISK, default 512M]") var minFreeDisk: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical. [STENO_LOG_LEVEL, default info]") var logLevel: String?
+
+    /// The flags, by the name of the environment variable each one overrides.
+    var flags: [String: String?] {
+        [
+            "STENO_HOST": host, "STENO_PORT": port, "STENO_DATA_DIR": dataDir, "STENO_MODEL": model,
+            "STENO_WORKERS": workers, "STENO_THREADS": threads, "STENO_RETENTION": retention,
+            "STENO_RETRIEVAL_GRACE": retrievalGrace, "STENO_MAX_UPLOAD_BYTES": maxUploadBytes,
+            "STENO_MAX_AUDIO_SECONDS": maxAudioSeconds, "STENO_MAX_QUEUED_JOBS": maxQueuedJobs,
+            "STENO_MAX_ATTEMPTS": maxAttempts, "STENO_LEASE": lease, "STENO_SHUTDOWN_GRACE": shutdownGrace,
+            "STENO_CLEANUP_INTERVAL": cleanupInterval, "STENO_MIN_FREE_DISK": minFreeDisk, "STENO_LOG_LEVEL": logLevel,
+        ]
+    }
+
+    func run() async throws {
+        var settings = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("STENO_") }
+        for case let (name, value?) in flags { settings[name] = value }
+        let configuration: ServerConfiguration
+        do {
+            configuration = try ServerConfiguration(settings: settings)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = configuration.logLevel
+            return handler
+        }
+        var logger = Logger(label: "steno")
+        logger.logLevel = configuration.logLevel
+        for name in ServerConfiguration.unknownVariables(in: settings) {
+            logger.warning("ignoring unknown setting \(name)")
+        }
+        logger.info("loading model", metadata: ["model": "\(configuration.modelDirectory.path)"])
+        let transcriber = try WhisperTranscriber(
+            modelDirectory: configuration.modelDirectory, threads: configuration.threads,
+            maxAudioSeconds: configuration.maxAudioSeconds, ffmpegPath: configuration.ffmpegPath)
+        let service = try buildApplication(configuration: configuration, transcriber: transcriber, logger: logger)
+        logger.notice("steno listening", metadata: ["address": "\(configuration.host):\(configuration.port)", "data": "\(configuration.dataDirectory.path)"])
+        try await service.app.runService()
+    }
+}
