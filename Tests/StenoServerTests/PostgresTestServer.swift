@@ -84,7 +84,7 @@ final class PostgresTestServer: Sendable {
     /// Stops the server and deletes its directory; waits for both.
     func stop() async {
         try? await admin.close()
-        FileManager.default.createFile(atPath: root.appendingPathComponent("stop").path, contents: nil)
+        _ = FileManager.default.createFile(atPath: root.appendingPathComponent("stop").path, contents: nil)
         let deadline = ContinuousClock.now + .seconds(30)
         while launcher.isRunning, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
@@ -147,7 +147,7 @@ final class PostgresTestServer: Sendable {
                 return PostgresTestServer(port: port, root: root, launcher: launcher, launcherErrors: errors, admin: admin)
             }
             if ContinuousClock.now > deadline {
-                FileManager.default.createFile(atPath: root.appendingPathComponent("stop").path, contents: nil)
+                _ = FileManager.default.createFile(atPath: root.appendingPathComponent("stop").path, contents: nil)
                 throw LaunchFailure(description: "PostgreSQL did not accept connections on port \(port) within 60 s")
             }
             try await Task.sleep(for: .milliseconds(50))
