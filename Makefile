@@ -24,12 +24,18 @@ test-models:
 
 test: setup test-models test-engine test-server
 
-test-engine:
-	$(SWIFT) test -c $(CONFIG) --package-path Engine
+# No test uses @testable, so tests build without -enable-testing and reuse the modules `swift build` made
+# (otherwise the whole dependency set compiles twice).
+TEST_FLAGS = -c $(CONFIG) --disable-testable-imports
 
+test-engine:
+	$(SWIFT) test $(TEST_FLAGS) --package-path Engine
+
+# Schemathesis fuzzes the running server against its served OpenAPI document after the Swift tests.
 test-server:
 	$(SWIFT) build -c $(CONFIG) --product steno
-	$(SWIFT) test -c $(CONFIG)
+	$(SWIFT) test $(TEST_FLAGS)
+	CONFIG=$(CONFIG) MODEL=$(MODEL) scripts/schemathesis.sh
 
 bench: build
 	benchmarks/engine.sh

@@ -29,6 +29,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 base="http://127.0.0.1:$PORT"
 "$STENO" serve --port "$PORT" --data-dir "$work/data" --model "$MODEL" --workers 1 \
@@ -73,23 +74,26 @@ wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$base/transcribe/$
 summarize "GET /transcribe/{id}" "$work/get.txt"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$base/healthz" > "$work/health.txt"
 summarize "GET /healthz" "$work/health.txt"
-echo "jobs queued by the run: $(curl -fs "$base/metrics" | awk '/^steno_queue_depth / {print $2}')"
+echo "jobs queued by the run: $(curl -fs "$base/metrics" | awk '/^steno_queue_depth / {printf "%d", $2}')"
 
 echo
 echo "== memory: $UPLOADS clients upload ${UPLOAD_MB} MB each at once =="
 head -c "$((UPLOAD_MB * 1024 * 1024))" /dev/urandom > "$work/big.bin"
 before=$(rss_kib)
 peak=$before
+uploaders=()
 for i in $(seq 1 "$UPLOADS"); do
     curl -s -o "$work/upload-$i.json" -w "%{http_code}\n" -F "file=@$work/big.bin" "$base/transcribe" > "$work/upload-$i.code" &
+    uploaders+=($!)
 done
 start=$(date +%s.%N)
-while [ "$(jobs -rp | wc -l)" -gt 0 ]; do
+running() { for pid in "${uploaders[@]}"; do kill -0 "$pid" 2>/dev/null && return 0; done; return 1; }
+while running; do
     now=$(rss_kib); [ "$now" -gt "$peak" ] && peak=$now
     sleep 0.1
 done
-wait
+wait "${uploaders[@]}" || true
 elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
-accepted=$(grep -c '^202$' "$work"/upload-*.code || true)
+accepted=$(cat "$work"/upload-*.code | grep -c '^202$' || true)
 echo "accepted $accepted/$UPLOADS in ${elapsed}s ($(awk -v n="$UPLOADS" -v m="$UPLOAD_MB" -v t="$elapsed" 'BEGIN {printf "%.0f", n * m / t}') MB/s in all)"
 echo "server RSS: before $((before / 1024)) MiB, peak during uploads $((peak / 1024)) MiB, after $(( $(rss_kib) / 1024 )) MiB"

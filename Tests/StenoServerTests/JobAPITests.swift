@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import StenoServer
@@ -161,6 +162,10 @@ import Testing
             let nowhere = try await client.execute(uri: "/nowhere", method: .get)
             #expect(nowhere.status == .notFound)
             #expect(try client.errorCode(nowhere) == "not_found")
+            let wrongMethod = try await client.execute(uri: "/transcribe", method: .put)
+            #expect(wrongMethod.status == .methodNotAllowed)
+            #expect(wrongMethod.headers[.allow] == "GET, POST")
+            #expect(try client.errorCode(wrongMethod) == "method_not_allowed")
             let deleteUnknown = try await client.execute(uri: "/transcribe/\(UUID())", method: .delete)
             #expect(deleteUnknown.status == .notFound)
         }
@@ -222,6 +227,35 @@ import Testing
             let job = try await client.wait(for: id, in: [.completed, .failed], store: server.service.store)
             #expect(job.state == .completed)
             #expect(job.attempts == 2)
+        }
+    }
+
+    /// Twenty concurrent uploads with one Idempotency-Key: one job, the same id in every answer, one stored file.
+    @Test func idempotentUploads() async throws {
+        let server = try TestServer()
+        try await server.service.app.test(.router) { client in
+            let form = MultipartForm(file: Data("SLOW so that the job stays busy".utf8))
+            let ids = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        let response = try await client.execute(
+                            uri: "/transcribe", method: .post,
+                            headers: [.contentType: form.contentType, HTTPField.Name("Idempotency-Key")!: "retry-me"], body: form.body)
+                        #expect(response.status == .accepted)
+                        return try TestJSON.decode(Components.Schemas.JobCreated.self, response.body).jobId
+                    }
+                }
+                return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+            }
+            #expect(ids.count == 1)
+            let listed = try TestJSON.decode(Components.Schemas.JobList.self, try await client.execute(uri: "/transcribe", method: .get).body)
+            #expect(listed.jobs.map(\.jobId) == Array(ids))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: server.service.blobs.audioDirectory.path).count == 1)
+            // Another key is another job.
+            let other = try await client.execute(
+                uri: "/transcribe", method: .post,
+                headers: [.contentType: form.contentType, HTTPField.Name("Idempotency-Key")!: "another"], body: form.body)
+            #expect(try TestJSON.decode(Components.Schemas.JobCreated.self, other.body).jobId != ids.first)
         }
     }
 

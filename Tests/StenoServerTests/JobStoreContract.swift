@@ -250,6 +250,32 @@ enum JobStoreContract {
         #expect(await store.checkWritable())
     }
 
+    static func idempotencyKeysBindOneJob(_ make: Factory) async throws {
+        let store = try await make()
+        func keyed(_ key: String?) -> Job {
+            var job = Job(
+                id: UUID(), options: JobOptions(), createdAt: t0, expiresAt: t0.addingTimeInterval(60), maxAttempts: 1,
+                audioPath: "audio/x", audioBytes: 1)
+            job.idempotencyKey = key
+            return job
+        }
+        let first = try await store.insert(keyed("upload-42"))
+        let retry = try await store.insert(keyed("upload-42"))
+        #expect(retry.id == first.id)
+        #expect(try await store.job(idempotencyKey: "upload-42")?.id == first.id)
+        #expect(try await store.insert(keyed("upload-43")).id != first.id)
+        // Jobs without a key never collide.
+        let a = try await store.insert(keyed(nil))
+        let b = try await store.insert(keyed(nil))
+        #expect(a.id != b.id)
+        #expect(try await store.count(state: .pending) == 4)
+        // Once the job is gone at its deadline, the key is free again.
+        let lease = try #require(try await store.claim(owner: "w", leaseDuration: 60, now: t0))
+        _ = try await store.fail(lease, failure: JobFailure(code: "x", message: "y"), now: t0)
+        try await store.delete(id: first.id)
+        #expect(try await store.insert(keyed("upload-42")).id != first.id)
+    }
+
     /// Every check, for a store implementation to run in one call.
     static let all: [(String, @Sendable (Factory) async throws -> Void)] = [
         ("insertAndRead", insertAndRead),
@@ -265,5 +291,6 @@ enum JobStoreContract {
         ("unfinishedJobsNeverExpire", unfinishedJobsNeverExpire),
         ("clientDeletionLeavesATombstone", clientDeletionLeavesATombstone),
         ("listsNewestFirstWithCursor", listsNewestFirstWithCursor),
+        ("idempotencyKeysBindOneJob", idempotencyKeysBindOneJob),
     ]
 }

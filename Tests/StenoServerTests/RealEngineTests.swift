@@ -47,7 +47,7 @@ enum Fixtures {
         let service: StenoService
     }
 
-    func server(_ adjust: (inout ServerConfiguration) -> Void = { _ in }) throws -> RealServer {
+    func server(clock: any WallClock = SystemClock(), _ adjust: (inout ServerConfiguration) -> Void = { _ in }) throws -> RealServer {
         let directory = try TemporaryDirectory()
         var configuration = ServerConfiguration()
         configuration.dataDirectory = directory.url
@@ -57,14 +57,22 @@ enum Fixtures {
         adjust(&configuration)
         let transcriber = try WhisperTranscriber(
             modelDirectory: configuration.modelDirectory, threads: nil, maxAudioSeconds: configuration.maxAudioSeconds)
-        return RealServer(directory: directory, service: try buildApplication(configuration: configuration, transcriber: transcriber))
+        return RealServer(directory: directory, service: try buildApplication(configuration: configuration, transcriber: transcriber, clock: clock))
     }
 
-    @Test func transcribesARealRecording() async throws {
-        let server = try server { $0.retrievalGrace = 0 }
-        try await server.service.app.test(.router) { client in
+    /// On a real socket: a recording is accepted before it is transcribed, completes with the right words,
+    /// and its files go after the retrieval grace period; the id answers 410, then 404 after its deadline
+    /// (time moved by the injected clock, not waited for).
+    @Test func transcribesARealRecordingEndToEnd() async throws {
+        let clock = ManualClock()
+        let server = try server(clock: clock) { $0.retrievalGrace = 120 }
+        try await server.service.app.test(.live) { client in
             let service = server.service
             let id = try await client.submit(try Data(contentsOf: Fixtures.recording("0920")), fields: ["word_timestamps": "true"])
+            // The answer came before the transcription: the job is still waiting or running.
+            let first = try #require(try await service.store.job(id: UUID(uuidString: id)!))
+            #expect(first.state == .pending || first.state == .processing)
+
             let job = try await client.wait(for: id, in: [.completed, .failed], store: service.store, timeout: 300)
             #expect(job.state == .completed, "\(job.errorCode ?? "") \(job.errorMessage ?? "")")
             let status = try await client.status(id)
@@ -75,10 +83,23 @@ enum Fixtures {
             let words = result.segments.flatMap { $0.words ?? [] }
             #expect(words.count >= 15)
             #expect(zip(words, words.dropFirst()).allSatisfy { $0.start <= $1.start })
-            // Grace 0: the files went with the first retrieval.
+            let srt = try await client.execute(uri: "/transcribe/\(id)?format=srt", method: .get)
+            #expect(String(buffer: srt.body).hasPrefix("1\n00:00:00,000 --> "))
+
+            // Retrieval grace: the files stay, then go; the id answers 410, then 404 after its deadline.
+            let files = [try #require(job.audioPath), try #require(job.resultPath)]
+            clock.advance(by: 119)
+            try await service.cleaner.sweep()
+            #expect(files.allSatisfy(service.blobs.exists))
+            clock.advance(by: 1)
+            try await service.cleaner.sweep()
+            #expect(!files.contains(where: service.blobs.exists))
             #expect(try FileManager.default.contentsOfDirectory(atPath: service.blobs.audioDirectory.path).isEmpty)
             #expect(try FileManager.default.contentsOfDirectory(atPath: service.blobs.resultsDirectory.path).isEmpty)
             #expect(try await client.execute(uri: "/transcribe/\(id)", method: .get).status == .gone)
+            clock.advance(by: 24 * 3600)
+            try await service.cleaner.sweep()
+            #expect(try await client.execute(uri: "/transcribe/\(id)", method: .get).status == .notFound)
         }
     }
 
@@ -116,6 +137,44 @@ enum Fixtures {
             // And the server still transcribes.
             let ok = try await client.submit(try Data(contentsOf: Fixtures.recording("0930")))
             #expect(try await client.wait(for: ok, in: [.completed, .failed], store: service.store, timeout: 300).state == .completed)
+        }
+    }
+
+    /// While the only worker transcribes a long recording, HTTP answers at once (inference runs on a thread of
+    /// its own); a DELETE then cancels the running job for good and the worker goes on with the next one.
+    @Test func httpStaysResponsiveAndCancelStopsTheEngine() async throws {
+        let server = try server()
+        let long = server.directory.url.appendingPathComponent("long.wav")
+        let sox = Process()
+        sox.executableURL = URL(fileURLWithPath: "/usr/bin/sox")
+        let clips = ["0870", "0880", "0890", "0920", "0930"].map { Fixtures.recording($0).path }
+        sox.arguments = clips + clips + clips + clips + [long.path]
+        try sox.run()
+        sox.waitUntilExit()
+
+        try await server.service.app.test(.live) { client in
+            let service = server.service
+            let id = try await client.submit(try Data(contentsOf: long))
+            _ = try await client.wait(for: id, in: [.processing], store: service.store, timeout: 60)
+            var slowest = 0.0
+            for _ in 0..<20 {
+                let start = Date()
+                #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+                _ = try await client.execute(uri: "/transcribe/\(id)", method: .get)
+                slowest = max(slowest, Date().timeIntervalSince(start))
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(slowest < 2, "slowest pair of requests: \(slowest) s")
+            #expect(try await service.store.job(id: UUID(uuidString: id)!)?.state == .processing)
+
+            #expect(try await client.execute(uri: "/transcribe/\(id)", method: .delete).status == .noContent)
+            #expect(try await client.status(id).status == .cancelled)
+            // The worker drops the cancelled job (no result is written, the state stays cancelled) and goes on.
+            let next = try await client.submit(try Data(contentsOf: Fixtures.recording("0930")))
+            let done = try await client.wait(for: next, in: [.completed, .failed], store: service.store, timeout: 120)
+            #expect(done.state == .completed)
+            #expect(try await client.status(id).status == .cancelled)
+            #expect(try await service.store.job(id: UUID(uuidString: id)!)?.resultPath == nil)
         }
     }
 

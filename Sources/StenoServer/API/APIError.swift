@@ -58,11 +58,30 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             return error.jsonResponse()
         } catch let error as HTTPError {
+            if error.status == .notFound, let allowed = Self.allowedMethods(for: request.uri.path) {
+                return APIError(
+                    .methodNotAllowed, code: "method_not_allowed",
+                    message: "\(request.method.rawValue) is not allowed on \(request.uri.path); use \(allowed)",
+                    headers: [.allow: allowed]
+                ).jsonResponse()
+            }
             let code = error.status == .notFound ? "not_found" : "http_\(error.status.code)"
             return APIError(error.status, code: code, message: error.body ?? error.status.reasonPhrase).jsonResponse()
         } catch {
             logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             return APIError.internalError().jsonResponse()
+        }
+    }
+
+    /// The methods of the document's paths, so that a known path asked with another method gets 405, not 404.
+    static func allowedMethods(for path: String) -> String? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        switch parts.count {
+        case 1 where parts[0] == "transcribe": return "GET, POST"
+        case 2 where parts[0] == "transcribe": return "GET, DELETE"
+        case 2 where parts[0] == "api" && parts[1] == "transcribe": return "POST"
+        case 1 where ["healthz", "readyz", "metrics", "openapi.yaml", "docs"].contains(String(parts[0])): return "GET"
+        default: return nil
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import MultipartKit
@@ -35,6 +36,11 @@ struct UploadController: Sendable {
         if let length = request.headers[.contentLength].flatMap(Int64.init), length > maxUploadBytes + Self.formOverhead {
             throw tooLarge()
         }
+        // A retried upload with a known key gets the job its first attempt created, without storing the file again.
+        let idempotencyKey = try Self.idempotencyKey(request)
+        if let idempotencyKey, let existing = try await store.job(idempotencyKey: idempotencyKey) {
+            return try Self.created(existing)
+        }
         if try await store.count(state: .pending) >= maxQueuedJobs {
             throw APIError(.serviceUnavailable, code: "queue_full",
                            message: "\(maxQueuedJobs) jobs are waiting already; retry later",
@@ -63,24 +69,45 @@ struct UploadController: Sendable {
         let now = clock.now()
         let audioPath = try blobs.commitAudio(temporary, jobID: id)
         committed = true
+        var record = Job(
+            id: id, options: options, createdAt: now, expiresAt: now.addingTimeInterval(lifetime),
+            maxAttempts: maxAttempts, audioPath: audioPath, audioBytes: form.fileBytes)
+        record.idempotencyKey = idempotencyKey
         let job: Job
         do {
-            job = try await store.insert(Job(
-                id: id, options: options, createdAt: now, expiresAt: now.addingTimeInterval(lifetime),
-                maxAttempts: maxAttempts, audioPath: audioPath, audioBytes: form.fileBytes))
+            job = try await store.insert(record)
         } catch {
             blobs.remove(audioPath)
             throw error
         }
-        metrics.accepted()
-        wake.signal()
+        if job.id != id {
+            // A concurrent upload with the same key won the race: answer with its job, drop this copy.
+            blobs.remove(audioPath)
+        } else {
+            metrics.accepted()
+            wake.signal()
+        }
+        return try Self.created(job)
+    }
 
+    /// The `202` answer for a job: its id, state and times, and its status URL in `Location`.
+    private static func created(_ job: Job) throws -> Response {
         let body = Components.Schemas.JobCreated(
-            jobId: job.id.uuidString.lowercased(), status: .pending, createdAt: job.createdAt, expiresAt: job.expiresAt)
+            jobId: job.id.uuidString.lowercased(), status: Components.Schemas.JobState(rawValue: job.state.rawValue)!,
+            createdAt: job.createdAt, expiresAt: job.expiresAt)
         var headers = HTTPFields()
         headers[.location] = "/transcribe/\(body.jobId)"
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: .accepted, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try APIJSON.encoder.encode(body))))
+    }
+
+    private static func idempotencyKey(_ request: Request) throws -> String? {
+        guard let name = HTTPField.Name("Idempotency-Key"), let key = request.headers[name] else { return nil }
+        let trimmed = key.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty, trimmed.utf8.count <= 255 else {
+            throw APIError(.badRequest, code: "invalid_request", message: "Idempotency-Key must be 1 to 255 bytes")
+        }
+        return trimmed
     }
 
     // MARK: - Streaming the body

@@ -15,6 +15,11 @@ extension ServerConfiguration {
         "STENO_CLEANUP_INTERVAL", "STENO_MIN_FREE_DISK", "STENO_LOG_LEVEL", "STENO_FFMPEG",
     ]
 
+    /// `--data-dir/STENO_DATA_DIR` for `STENO_DATA_DIR`: both ways of giving a setting, for error messages.
+    static func describe(_ variable: String) -> String {
+        "--" + variable.dropFirst("STENO_".count).lowercased().replacingOccurrences(of: "_", with: "-") + "/" + variable
+    }
+
     /// `STENO_*` names that are no setting of the server (a typo, most likely), for a warning at start-up.
     public static func unknownVariables(in settings: [String: String]) -> [String] {
         settings.keys.filter { $0.hasPrefix("STENO_") && !variables.contains($0) && $0 != "STENO_URL" }.sorted()
@@ -28,21 +33,21 @@ extension ServerConfiguration {
         func integer(_ name: String) throws -> Int? {
             guard let text = settings[name] else { return nil }
             guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
-                throw ConfigurationError(description: "\(name)=\(text) is not a whole number")
+                throw ConfigurationError(description: "\(Self.describe(name))=\(text) is not a whole number")
             }
             return value
         }
         func seconds(_ name: String) throws -> Double? {
             guard let text = settings[name] else { return nil }
             guard let value = ValueParser.seconds(text) else {
-                throw ConfigurationError(description: "\(name)=\(text) is not a duration (like 90, 90s, 10m, 24h)")
+                throw ConfigurationError(description: "\(Self.describe(name))=\(text) is not a duration (like 90, 90s, 10m, 24h)")
             }
             return value
         }
         func bytes(_ name: String) throws -> Int64? {
             guard let text = settings[name] else { return nil }
             guard let value = ValueParser.bytes(text) else {
-                throw ConfigurationError(description: "\(name)=\(text) is not a size (like 1048576, 500M, 1G)")
+                throw ConfigurationError(description: "\(Self.describe(name))=\(text) is not a size (like 1048576, 500M, 1G)")
             }
             return value
         }
@@ -69,7 +74,7 @@ extension ServerConfiguration {
         if let floor = try bytes("STENO_MIN_FREE_DISK") { minFreeDiskBytes = floor }
         if let level = settings["STENO_LOG_LEVEL"] {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
-                throw ConfigurationError(description: "STENO_LOG_LEVEL=\(level) is not one of trace, debug, info, notice, warning, error, critical")
+                throw ConfigurationError(description: "--log-level/STENO_LOG_LEVEL=\(level) is not one of trace, debug, info, notice, warning, error, critical")
             }
             logLevel = parsed
         }

@@ -64,6 +64,8 @@ public struct Job: Sendable, Hashable {
     public var detectedLanguage: String?
     /// File name inside the blob store's results folder; nil until completed and after deletion.
     public var resultPath: String?
+    /// The client's `Idempotency-Key`: a retried upload with the same key gets this job instead of a new one.
+    public var idempotencyKey: String?
 
     public init(
         id: UUID, state: JobState = .pending, options: JobOptions, createdAt: Date, expiresAt: Date,

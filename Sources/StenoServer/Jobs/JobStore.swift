@@ -4,8 +4,10 @@ public import Foundation
 /// final: implementations must make both hold atomically (SQLite now, PostgreSQL later), and pass
 /// `JobStoreContract` in the tests.
 public protocol JobStore: Sendable {
-    /// Records a new pending job (its `sequence` is assigned here).
+    /// Records a new pending job (its `sequence` is assigned here). When a job with the same idempotency key
+    /// exists, nothing is written and that job is returned: callers compare ids.
     func insert(_ job: Job) async throws -> Job
+    func job(idempotencyKey: String) async throws -> Job?
     func job(id: UUID) async throws -> Job?
     /// Newest first; `before` is the `sequence` of the last job of the previous page.
     func list(state: JobState?, before: Int64?, limit: Int) async throws -> [Job]

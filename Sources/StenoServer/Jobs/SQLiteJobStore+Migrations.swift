@@ -46,6 +46,14 @@ extension SQLiteJobStore {
                 INSERT INTO health VALUES (NULL);
                 """)
         }
+        migrator.registerMigration("v2: idempotency keys") { db in
+            // Unique among live rows; a key is free again once its job is deleted at its deadline.
+            try db.execute(
+                sql: """
+                ALTER TABLE job ADD COLUMN idempotency_key TEXT;
+                CREATE UNIQUE INDEX job_idempotency ON job (idempotency_key) WHERE idempotency_key IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

@@ -27,21 +27,32 @@ public final class SQLiteJobStore: JobStore {
             try db.execute(
                 sql: """
                 INSERT INTO job (id, state, language, prompt, word_timestamps, created_at, expires_at, run_after,
-                                 attempts, max_attempts, progress, audio_path, audio_bytes)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?)
+                                 attempts, max_attempts, progress, audio_path, audio_bytes, idempotency_key)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?)
+                ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                 """,
                 arguments: [
                     job.id.uuidString.lowercased(), job.state.rawValue, job.options.language, job.options.prompt,
                     job.options.wordTimestamps, job.createdAt.timeIntervalSince1970,
                     job.expiresAt.timeIntervalSince1970, job.runAfter.timeIntervalSince1970, job.maxAttempts,
-                    job.audioPath, job.audioBytes,
+                    job.audioPath, job.audioBytes, job.idempotencyKey,
                 ])
+            if db.changesCount == 0, let key = job.idempotencyKey,
+               let existing = try Row.fetchOne(db, sql: "SELECT * FROM job WHERE idempotency_key = ?", arguments: [key]) {
+                return try Self.job(from: existing)
+            }
             return try Self.fetch(db, id: job.id)!
         }
     }
 
     public func job(id: UUID) async throws -> Job? {
         try await pool.read { db in try Self.fetch(db, id: id) }
+    }
+
+    public func job(idempotencyKey: String) async throws -> Job? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM job WHERE idempotency_key = ?", arguments: [idempotencyKey]).map(Self.job(from:))
+        }
     }
 
     public func list(state: JobState?, before: Int64?, limit: Int) async throws -> [Job] {
@@ -325,6 +336,7 @@ public final class SQLiteJobStore: JobStore {
         job.duration = row["duration"]
         job.detectedLanguage = row["detected_language"]
         job.resultPath = row["result_path"]
+        job.idempotencyKey = row["idempotency_key"]
         return job
     }
 }
