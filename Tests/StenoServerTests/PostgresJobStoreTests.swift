@@ -110,6 +110,28 @@ import Testing
         }
     }
 
+    /// The same upload retried through both nodes at once: one job, and every attempt gets its id.
+    @Test func idempotencyKeyHoldsAcrossNodes() async throws {
+        try await server.withDatabase(nodes: 2) { clients in
+            let nodes = try await [Self.migratedStore(clients[0]), Self.migratedStore(clients[1])]
+            let ids = try await withThrowingTaskGroup(of: UUID.self) { group in
+                for attempt in 0..<10 {
+                    group.addTask {
+                        var job = Job(
+                            id: UUID(), options: JobOptions(), createdAt: Self.t0, expiresAt: Self.t0.addingTimeInterval(60),
+                            maxAttempts: 1, audioPath: "audio/\(attempt)", audioBytes: 1)
+                        job.idempotencyKey = "upload-7"
+                        return try await nodes[attempt % 2].insert(job).id
+                    }
+                }
+                return try await group.reduce(into: Set<UUID>()) { $0.insert($1) }
+            }
+            #expect(ids.count == 1)
+            #expect(try await nodes[0].count(state: .pending) == 1)
+            #expect(try await nodes[1].job(idempotencyKey: "upload-7")?.id == ids.first)
+        }
+    }
+
     /// Times are the caller's, to below a second: a job is due exactly at its time and not a millisecond before,
     /// and a lease ends exactly at its expiry (the contract's clock lies in 2027, so the server's clock would fail it).
     @Test func subSecondTimesKeepTheirOrder() async throws {

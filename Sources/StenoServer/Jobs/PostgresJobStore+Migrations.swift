@@ -45,9 +45,12 @@ extension PostgresJobStore {
                 duration double precision,
                 detected_language text,
                 result_path text,
+                idempotency_key text,
                 CHECK (state <> 'processing' OR lease_token IS NOT NULL)
             )
             """,
+            // Unique among live rows; a key is free again once its job is deleted at its deadline.
+            "CREATE UNIQUE INDEX steno_jobs_idempotency ON steno_jobs (idempotency_key) WHERE idempotency_key IS NOT NULL",
             // Unfinished jobs in arrival order: the claim walks this small index and stops at the first
             // runnable row that no other node has locked.
             "CREATE INDEX steno_jobs_active ON steno_jobs (seq) WHERE state IN ('pending', 'processing')",

@@ -22,16 +22,31 @@ public final class PostgresJobStore: JobStore {
     }
 
     public func insert(_ job: Job) async throws -> Job {
-        let row = try await one(
-            """
-            INSERT INTO steno_jobs (id, state, language, prompt, word_timestamps, created_at, expires_at, run_after,
-                                    attempts, max_attempts, progress, audio_path, audio_bytes)
-            VALUES (\(job.id), \(job.state.rawValue), \(job.options.language), \(job.options.prompt),
-                    \(job.options.wordTimestamps), \(job.createdAt), \(job.expiresAt), \(job.runAfter),
-                    0, \(job.maxAttempts), 0, \(job.audioPath), \(job.audioBytes))
-            RETURNING *
-            """)
-        return try Self.job(from: row!)
+        // A key already taken: the insert waits for the row's transaction if it is still open, then writes
+        // nothing, and the job holding the key is read in a new statement (which sees that commit). Should that
+        // job be deleted in between, the key is free again and the insert is retried.
+        for _ in 0..<3 {
+            if let row = try await one(
+                """
+                INSERT INTO steno_jobs (id, state, language, prompt, word_timestamps, created_at, expires_at, run_after,
+                                        attempts, max_attempts, progress, audio_path, audio_bytes, idempotency_key)
+                VALUES (\(job.id), \(job.state.rawValue), \(job.options.language), \(job.options.prompt),
+                        \(job.options.wordTimestamps), \(job.createdAt), \(job.expiresAt), \(job.runAfter),
+                        0, \(job.maxAttempts), 0, \(job.audioPath), \(job.audioBytes), \(job.idempotencyKey))
+                ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                RETURNING *
+                """)
+            {
+                return try Self.job(from: row)
+            }
+            guard let key = job.idempotencyKey else { break }
+            if let existing = try await self.job(idempotencyKey: key) { return existing }
+        }
+        throw PostgresJobStoreError.insertFailed(id: job.id)
+    }
+
+    public func job(idempotencyKey: String) async throws -> Job? {
+        try await one("SELECT * FROM steno_jobs WHERE idempotency_key = \(idempotencyKey)").map(Self.job(from:))
     }
 
     public func job(id: UUID) async throws -> Job? {
@@ -332,11 +347,14 @@ public final class PostgresJobStore: JobStore {
         job.duration = try value("duration")
         job.detectedLanguage = try value("detected_language")
         job.resultPath = try value("result_path")
+        job.idempotencyKey = try value("idempotency_key")
         return job
     }
 }
 
-/// A row that the store's own schema should never hold.
 enum PostgresJobStoreError: Error {
+    /// A row that the store's own schema should never hold.
     case corruptRow(column: String)
+    /// An insert that neither wrote its row nor found the job holding its idempotency key, several times over.
+    case insertFailed(id: UUID)
 }
