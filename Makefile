@@ -31,9 +31,11 @@ TEST_FLAGS = -c $(CONFIG) --disable-testable-imports
 test-engine:
 	$(SWIFT) test $(TEST_FLAGS) --package-path Engine
 
+# Schemathesis fuzzes the running server against its served OpenAPI document after the Swift tests.
 test-server:
 	$(SWIFT) build -c $(CONFIG) --product steno
 	$(SWIFT) test $(TEST_FLAGS)
+	CONFIG=$(CONFIG) MODEL=$(MODEL) scripts/schemathesis.sh
 
 bench: build
 	benchmarks/engine.sh

@@ -1,8 +1,9 @@
 public import Foundation
 public import StenoEngine
 
-/// The product's engine: decodes with `AudioDecoder` (ffmpeg), checks the duration against the server's limit,
-/// then runs `WhisperEngine`. One engine (one loaded model) is shared by every worker; each call runs on the
+/// The product's engine: probes the upload with ffprobe and refuses it when its stated duration is over the
+/// server's limit (before spending anything on decoding), decodes with `AudioDecoder` (ffmpeg, sandboxed),
+/// checks the decoded duration again (containers can lie or state none), then runs `WhisperEngine`. One engine (one loaded model) is shared by every worker; each call runs on the
 /// worker's own inference thread.
 public final class WhisperTranscriber: Transcriber {
     private let engine: WhisperEngine
@@ -22,14 +23,20 @@ public final class WhisperTranscriber: Transcriber {
         file: URL, options: TranscriptionOptions,
         progress: @escaping TranscriptionProgress, isCancelled: @escaping CancellationCheck
     ) throws -> TranscriptionResult {
+        let probe = try decoder.probe(file: file)
+        guard probe.hasAudio else { throw EngineError.undecodableAudio("the file has no audio stream") }
+        // A second of slack: stated durations are rounded, and estimated from the bitrate for some formats.
+        if let stated = probe.duration, stated > maxAudioSeconds + 1 { throw tooLong(stated) }
+        if isCancelled() { throw EngineError.cancelled }
         let samples = try decoder.decode(file: file)
         let seconds = Double(samples.count) / Double(AudioDecoder.sampleRate)
-        guard seconds <= maxAudioSeconds else {
-            throw JobFailure(
-                code: "audio_too_long",
-                message: "the recording lasts \(Int(seconds)) s; this server accepts at most \(Int(maxAudioSeconds)) s")
-        }
+        guard seconds <= maxAudioSeconds else { throw tooLong(seconds) }
         if isCancelled() { throw EngineError.cancelled }
         return try engine.transcribe(samples: samples, options: options, progress: progress, isCancelled: isCancelled)
+    }
+
+    private func tooLong(_ seconds: Double) -> JobFailure {
+        JobFailure(code: "audio_too_long",
+                   message: "the recording lasts \(Int(seconds)) s; this server accepts at most \(Int(maxAudioSeconds)) s")
     }
 }

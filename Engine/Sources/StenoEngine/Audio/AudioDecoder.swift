@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 public import Foundation
 
 /// Turns an audio or video file of any format ffmpeg reads into Whisper's input: 16 kHz mono float32
@@ -5,8 +12,10 @@ public import Foundation
 ///
 /// Plain PCM WAV files already at 16 kHz (16-bit or 32-bit float, any channel count) are read directly;
 /// everything else goes through an `ffmpeg` subprocess that decodes the first audio stream, downmixes and
-/// resamples it. ffmpeg may read only the given file (see `FFmpegInputPolicy`) and is killed when it runs
-/// longer than `timeoutSeconds`. Both calls block the calling thread: run them on a thread of your own.
+/// resamples it. ffmpeg may read only the given file (see `FFmpegInputPolicy`), runs under kernel limits on
+/// CPU time and address space (`cpuSeconds`, `memoryBytes`), and is killed when it runs longer than
+/// `timeoutSeconds`; ffprobe runs under the same rules. Both calls block the calling thread: run them on a
+/// thread of your own.
 public struct AudioDecoder: Sendable {
     /// Samples per second of the decoded audio, as Whisper expects.
     public static let sampleRate = 16000
@@ -14,23 +23,40 @@ public struct AudioDecoder: Sendable {
     public let ffmpegPath: String
     public let ffprobePath: String
     public let timeoutSeconds: Double
+    public let cpuSeconds: Int
+    public let memoryBytes: Int
+
+    /// Address space ffmpeg gets by default. Loading ffmpeg and its libraries alone maps about 400 MB;
+    /// streaming decoding needs little more, so a gigabyte and a half leaves room without letting a crafted
+    /// file take the machine's memory.
+    public static let defaultMemoryBytes = 1536 << 20
 
     /// - Parameters:
     ///   - ffmpegPath: a path, or a name looked up on `PATH`.
     ///   - ffprobePath: a path, or a name looked up on `PATH`.
     ///   - timeoutSeconds: wall-clock limit for one ffmpeg or ffprobe run.
-    public init(ffmpegPath: String = "ffmpeg", ffprobePath: String = "ffprobe", timeoutSeconds: Double = 300) {
+    ///   - cpuSeconds: CPU-time limit for one run (all its threads together); nil means `timeoutSeconds`.
+    ///   - memoryBytes: address-space limit for one run.
+    public init(ffmpegPath: String = "ffmpeg", ffprobePath: String = "ffprobe", timeoutSeconds: Double = 300,
+                cpuSeconds: Int? = nil, memoryBytes: Int = AudioDecoder.defaultMemoryBytes) {
         self.ffmpegPath = ffmpegPath
         self.ffprobePath = ffprobePath
         self.timeoutSeconds = timeoutSeconds
+        self.cpuSeconds = max(1, cpuSeconds ?? Int(timeoutSeconds.rounded(.up)))
+        self.memoryBytes = memoryBytes
+    }
+
+    private var limits: Subprocess.ResourceLimits {
+        Subprocess.ResourceLimits(cpuSeconds: cpuSeconds, addressSpaceBytes: memoryBytes)
     }
 
     /// The file's first audio stream as 16 kHz mono float32 samples.
     ///
     /// - Throws: `EngineError.emptyAudio` for an empty file or one without samples;
     ///   `EngineError.undecodableAudio` with ffmpeg's first error line (paths removed) when the file is not
-    ///   audio ffmpeg can read, has no audio stream, or is missing; `EngineError.decoderTimeout` when ffmpeg
-    ///   takes longer than `timeoutSeconds`.
+    ///   audio ffmpeg can read, has no audio stream, or is missing, or when ffmpeg runs out of its memory
+    ///   limit; `EngineError.decoderTimeout` when ffmpeg takes longer than `timeoutSeconds` or uses up
+    ///   `cpuSeconds` of CPU time.
     public func decode(file: URL) throws -> [Float] {
         try checkReadable(file)
         if let samples = Self.readPlainWAV(file) {
@@ -42,7 +68,7 @@ public struct AudioDecoder: Sendable {
             + FFmpegInputPolicy.inputArguments(for: file, ffmpeg: ffmpeg, timeout: timeoutSeconds)
             + ["-map", "0:a:0", "-ac", "1", "-ar", String(Self.sampleRate), "-f", "f32le", "-"]
         var samples = FloatCollector()
-        let outcome = try Self.launch(ffmpeg, arguments, timeout: timeoutSeconds) { samples.append($0) }
+        let outcome = try Self.launch(ffmpeg, arguments, timeout: timeoutSeconds, limits: limits) { samples.append($0) }
         try check(outcome, file: file)
         guard !samples.values.isEmpty else { throw EngineError.emptyAudio }
         return samples.values
@@ -61,7 +87,9 @@ public struct AudioDecoder: Sendable {
         let arguments = ["-hide_banner", "-loglevel", "error", "-print_format", "json", "-show_format",
                          "-show_streams"] + input
         var json: [UInt8] = []
-        let outcome = try Self.launch(ffprobe, arguments, timeout: timeoutSeconds) { json.append(contentsOf: $0) }
+        let outcome = try Self.launch(ffprobe, arguments, timeout: timeoutSeconds, limits: limits) {
+            json.append(contentsOf: $0)
+        }
         try check(outcome, file: file)
         guard let root = try? JSONSerialization.jsonObject(with: Data(json)) as? [String: Any],
               let format = root["format"] as? [String: Any]
@@ -107,11 +135,12 @@ public struct AudioDecoder: Sendable {
     }
 
     private static func launch(
-        _ executable: URL, _ arguments: [String], timeout: Double, onOutput: (UnsafeRawBufferPointer) -> Void
+        _ executable: URL, _ arguments: [String], timeout: Double, limits: Subprocess.ResourceLimits,
+        onOutput: (UnsafeRawBufferPointer) -> Void
     ) throws -> Subprocess.Outcome {
         do {
             return try Subprocess.run(executable: executable, arguments: arguments, timeout: timeout,
-                                      onOutput: onOutput)
+                                      limits: limits, onOutput: onOutput)
         } catch {
             throw EngineError.undecodableAudio("the audio decoder could not be started")
         }
@@ -119,9 +148,26 @@ public struct AudioDecoder: Sendable {
 
     private func check(_ outcome: Subprocess.Outcome, file: URL) throws {
         if outcome.timedOut { throw EngineError.decoderTimeout(seconds: timeoutSeconds) }
+        // We did not kill it, so SIGKILL (or SIGXCPU) came from the kernel: the CPU-time limit was used up.
+        if outcome.signaled, outcome.status == SIGKILL || outcome.status == SIGXCPU {
+            throw EngineError.decoderTimeout(seconds: Double(cpuSeconds))
+        }
+        if outcome.status != 0, Self.ranOutOfMemory(outcome.standardError) {
+            throw EngineError.undecodableAudio("the decoder needed more than its memory limit of \(memoryBytes >> 20) MiB")
+        }
+        if outcome.signaled {
+            throw EngineError.undecodableAudio("the decoder crashed on this input (signal \(outcome.status))")
+        }
         guard outcome.status == 0 else {
             let message = FFmpegInputPolicy.clientMessage(standardError: outcome.standardError, file: file)
             throw EngineError.undecodableAudio(message ?? "the decoder failed with status \(outcome.status)")
+        }
+    }
+
+    /// Whether ffmpeg's standard error says an allocation or a mapping failed (the address-space limit).
+    private static func ranOutOfMemory(_ standardError: String) -> Bool {
+        ["Cannot allocate memory", "failed to map segment", "out of memory", "bad_alloc"].contains {
+            standardError.localizedCaseInsensitiveContains($0)
         }
     }
 

@@ -18,17 +18,35 @@ enum Subprocess {
         var standardError: String
         /// The time limit passed and the program was killed.
         var timedOut: Bool
+        /// The program ended by a signal it did not handle (`status` is then the signal number).
+        var signaled: Bool = false
+    }
+
+    /// Kernel limits (`setrlimit`) applied to the child before it starts: CPU seconds (the kernel sends
+    /// SIGKILL once they are used up) and address space in bytes (allocations beyond it fail).
+    struct ResourceLimits: Sendable, Hashable {
+        var cpuSeconds: Int
+        var addressSpaceBytes: Int
     }
 
     /// Runs `executable` and returns once it has exited, or has been killed after `timeout` seconds.
     /// `onOutput` receives standard output chunk by chunk on the calling thread.
     static func run(
-        executable: URL, arguments: [String], timeout: Double, stderrLimit: Int = 16384,
-        onOutput: (UnsafeRawBufferPointer) -> Void
+        executable: URL, arguments: [String], timeout: Double, limits: ResourceLimits? = nil,
+        stderrLimit: Int = 16384, onOutput: (UnsafeRawBufferPointer) -> Void
     ) throws -> Outcome {
         let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        if let limits {
+            // Foundation cannot set limits between fork and exec, so a POSIX shell does it and then execs the
+            // program in its own place (same pid, so the timeout's SIGKILL still reaches it). `ulimit -t`
+            // sets soft and hard limits alike, so the kernel kills with SIGKILL rather than a catchable SIGXCPU.
+            let script = "ulimit -t \(max(1, limits.cpuSeconds)) && ulimit -v \(max(1, limits.addressSpaceBytes / 1024)) && exec \"$0\" \"$@\""
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", script, executable.path] + arguments
+        } else {
+            process.executableURL = executable
+            process.arguments = arguments
+        }
         let output = Pipe(), errors = Pipe()
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = output
@@ -78,7 +96,8 @@ enum Subprocess {
         return Outcome(
             status: process.terminationStatus,
             standardError: String(decoding: stderrBytes, as: UTF8.self),
-            timedOut: timedOut)
+            timedOut: timedOut,
+            signaled: process.terminationReason == .uncaughtSignal)
     }
 
     /// The executable a command name refers to: a path containing `/` as is, otherwise the first executable

@@ -1,0 +1,108 @@
+import Logging
+import PostgresNIO
+
+extension PostgresJobStore {
+    /// One versioned change of the schema. Never edit a shipped migration: add the next one.
+    struct Migration: Sendable {
+        var version: Int
+        var name: String
+        /// Run in order, in the migration's transaction (PostgreSQL's DDL is transactional).
+        var statements: [String]
+    }
+
+    /// Times are `timestamptz` written from the caller's clock (the protocol passes `now`): the server's own
+    /// clock is never used for job logic, so comparisons such as `run_after <= now` mean the same as in SQLite.
+    /// postgres-nio stores a `Date` to the microsecond, truncating, which keeps the order of any two times.
+    static let migrations: [Migration] = [
+        Migration(version: 1, name: "jobs", statements: [
+            """
+            CREATE TABLE steno_jobs (
+                id uuid PRIMARY KEY,
+                seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+                state text NOT NULL CHECK (state IN ('pending', 'processing', 'completed', 'failed', 'cancelled')),
+                language text,
+                prompt text,
+                word_timestamps boolean NOT NULL DEFAULT false,
+                created_at timestamptz NOT NULL,
+                started_at timestamptz,
+                completed_at timestamptz,
+                retrieved_at timestamptz,
+                expires_at timestamptz NOT NULL,
+                purge_at timestamptz,
+                deleted_at timestamptz,
+                deletion_reason text CHECK (deletion_reason IN ('retrieved', 'deleted')),
+                attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                max_attempts integer NOT NULL CHECK (max_attempts >= 1),
+                run_after timestamptz NOT NULL,
+                lease_owner text,
+                lease_token text,
+                lease_expires_at timestamptz,
+                progress double precision NOT NULL DEFAULT 0 CHECK (progress >= 0 AND progress <= 1),
+                error_code text,
+                error_message text,
+                audio_path text,
+                audio_bytes bigint NOT NULL DEFAULT 0,
+                duration double precision,
+                detected_language text,
+                result_path text,
+                idempotency_key text,
+                CHECK (state <> 'processing' OR lease_token IS NOT NULL)
+            )
+            """,
+            // Unique among live rows; a key is free again once its job is deleted at its deadline.
+            "CREATE UNIQUE INDEX steno_jobs_idempotency ON steno_jobs (idempotency_key) WHERE idempotency_key IS NOT NULL",
+            // Unfinished jobs in arrival order: the claim walks this small index and stops at the first
+            // runnable row that no other node has locked.
+            "CREATE INDEX steno_jobs_active ON steno_jobs (seq) WHERE state IN ('pending', 'processing')",
+            // Jobs out of attempts are rare: the claim's check for them reads an index that is almost always empty.
+            """
+            CREATE INDEX steno_jobs_exhausted ON steno_jobs (seq)
+                WHERE state IN ('pending', 'processing') AND attempts >= max_attempts
+            """,
+            "CREATE INDEX steno_jobs_state ON steno_jobs (state, seq)",
+            "CREATE INDEX steno_jobs_expiry ON steno_jobs (expires_at) WHERE state IN ('completed', 'failed', 'cancelled')",
+            "CREATE INDEX steno_jobs_purge ON steno_jobs (purge_at) WHERE purge_at IS NOT NULL",
+            // `/readyz` proves the database takes writes by updating this row.
+            "CREATE TABLE steno_health (checked_at timestamptz)",
+            "INSERT INTO steno_health VALUES (NULL)",
+        ]),
+    ]
+
+    /// Any fixed number shared by every Steno node: the advisory lock that serialises migrations when several
+    /// nodes start at once against a new database.
+    static let migrationLock: Int64 = 0x5354_454E_4F5F_4D31
+
+    /// Brings the schema up to date: the migrations not yet recorded in `steno_schema_migrations` run in one
+    /// transaction, under an advisory lock, so concurrent starts of several nodes apply each exactly once.
+    public func migrate() async throws {
+        let logger = self.logger
+        try await client.withTransaction(logger: logger) { connection in
+            _ = try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger).collect()
+            _ = try await connection.query(
+                """
+                CREATE TABLE IF NOT EXISTS steno_schema_migrations (
+                    version integer PRIMARY KEY,
+                    name text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                logger: logger
+            ).collect()
+            var applied = Set<Int>()
+            for try await version in try await connection.query("SELECT version FROM steno_schema_migrations", logger: logger)
+                .decode(Int.self) {
+                applied.insert(version)
+            }
+            for migration in Self.migrations where !applied.contains(migration.version) {
+                for statement in migration.statements {
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect()
+                }
+                _ = try await connection.query(
+                    "INSERT INTO steno_schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
+                    logger: logger
+                ).collect()
+                logger.info("applied job store migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            }
+        }
+    }
+}

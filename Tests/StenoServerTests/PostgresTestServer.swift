@@ -1,0 +1,239 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throwaway PostgreSQL server for a test suite: `initdb` in a temporary directory, `postgres` on a free
+/// loopback port (unix socket in the same directory), one fresh database per test, everything stopped and deleted
+/// at the end. Uses the server binaries of Debian's `postgresql` package (`scripts/setup.sh` installs it); a
+/// missing PostgreSQL fails the tests rather than skipping them.
+///
+/// PostgreSQL refuses to run as root: under root (CI) the server runs as the `postgres` user through `runuser`,
+/// in a directory owned by that user; otherwise as the current user. A watchdog in the launching shell stops the
+/// server and deletes its directory when asked to, and also when the test process dies without asking.
+final class PostgresTestServer: Sendable {
+    @TaskLocal static var current: PostgresTestServer?
+
+    let port: Int
+    private let root: URL
+    private let launcher: Process
+    private let launcherErrors: Pipe
+    /// Creates and drops the per-test databases.
+    private let admin: PostgresConnection
+    private static let logger = Logger(label: "steno.tests.postgres")
+
+    private init(port: Int, root: URL, launcher: Process, launcherErrors: Pipe, admin: PostgresConnection) {
+        self.port = port
+        self.root = root
+        self.launcher = launcher
+        self.launcherErrors = launcherErrors
+        self.admin = admin
+    }
+
+    /// Runs `body` against a new empty database with `nodes` running clients on it (each one a separate
+    /// connection pool, as on separate machines). The clients stop and the database is dropped afterwards.
+    func withDatabase<Value: Sendable>(
+        nodes: Int = 1, _ body: ([PostgresClient]) async throws -> Value
+    ) async throws -> Value {
+        let name = "steno_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        _ = try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: Self.logger).collect()
+        let clients = (0..<nodes).map { _ in PostgresClient(configuration: clientConfiguration(database: name)) }
+        let outcome: Result<Value, any Error>
+        do {
+            outcome = .success(try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in clients { group.addTask { await client.run() } }
+                // Cancelling `run()` closes a client.
+                defer { group.cancelAll() }
+                return try await body(clients)
+            })
+        } catch {
+            outcome = .failure(error)
+        }
+        _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"), logger: Self.logger).collect()
+        return try outcome.get()
+    }
+
+    func clientConfiguration(database: String) -> PostgresClient.Configuration {
+        var configuration = PostgresClient.Configuration(
+            host: "127.0.0.1", port: port, username: "steno", password: nil, database: database, tls: .disable)
+        configuration.options.maximumConnections = 10
+        return configuration
+    }
+
+    // MARK: - Start and stop
+
+    /// Starts a server (a few attempts, in case another process takes the free port first) and waits until it
+    /// accepts connections.
+    static func start() async throws -> PostgresTestServer {
+        let binaries = try serverBinaries()
+        var failures: [String] = []
+        for _ in 0..<3 {
+            do {
+                return try await launch(binaries: binaries)
+            } catch let error as LaunchFailure {
+                failures.append(error.description)
+            }
+        }
+        throw LaunchFailure(description: failures.joined(separator: "\n---\n"))
+    }
+
+    /// Stops the server and deletes its directory; waits for both.
+    func stop() async {
+        try? await admin.close()
+        _ = FileManager.default.createFile(atPath: root.appendingPathComponent("stop").path, contents: nil)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while launcher.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if launcher.isRunning { launcher.terminate() }
+        launcher.waitUntilExit()
+        if launcher.terminationStatus != 0 {
+            // The server failed during the tests: its last log lines explain why.
+            let output = String(decoding: launcherErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            print("PostgreSQL test server exited with status \(launcher.terminationStatus): \(output)")
+        }
+    }
+
+    private static func launch(binaries: URL) async throws -> PostgresTestServer {
+        let port = try freeLoopbackPort()
+        let root = URL(fileURLWithPath: "/tmp/steno-pg-\(UUID().uuidString.prefix(8).lowercased())")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: false)
+
+        let launcher = Process()
+        let arguments = ["/bin/sh", "-c", launchScript, "sh", binaries.path, root.path, String(port),
+                         String(ProcessInfo.processInfo.processIdentifier)]
+        if getuid() == 0 {
+            // initdb and postgres refuse root: hand the directory to the `postgres` user and run as it.
+            guard let user = getpwnam("postgres") else {
+                throw LaunchFailure(description: "running as root and there is no `postgres` user (install Debian's postgresql package: scripts/setup.sh)")
+            }
+            guard chown(root.path, user.pointee.pw_uid, user.pointee.pw_gid) == 0 else {
+                throw LaunchFailure(description: "cannot give \(root.path) to the postgres user (errno \(errno))")
+            }
+            guard let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
+                .first(where: FileManager.default.isExecutableFile(atPath:)) else {
+                throw LaunchFailure(description: "running as root and runuser is missing")
+            }
+            launcher.executableURL = URL(fileURLWithPath: runuser)
+            launcher.arguments = ["-u", "postgres", "--"] + arguments
+        } else {
+            launcher.executableURL = URL(fileURLWithPath: arguments[0])
+            launcher.arguments = Array(arguments.dropFirst())
+        }
+        let errors = Pipe()
+        launcher.standardInput = FileHandle.nullDevice
+        launcher.standardOutput = FileHandle.nullDevice
+        launcher.standardError = errors
+        try launcher.run()
+
+        // Ready when it accepts a connection; failed when the launcher exits first.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            if !launcher.isRunning {
+                launcher.waitUntilExit()
+                let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                try? FileManager.default.removeItem(at: root)
+                throw LaunchFailure(description: "PostgreSQL did not start (port \(port)): \(output)")
+            }
+            if let admin = try? await PostgresConnection.connect(
+                configuration: PostgresConnection.Configuration(
+                    host: "127.0.0.1", port: port, username: "steno", password: nil, database: "postgres", tls: .disable),
+                id: 0, logger: logger)
+            {
+                return PostgresTestServer(port: port, root: root, launcher: launcher, launcherErrors: errors, admin: admin)
+            }
+            if ContinuousClock.now > deadline {
+                _ = FileManager.default.createFile(atPath: root.appendingPathComponent("stop").path, contents: nil)
+                throw LaunchFailure(description: "PostgreSQL did not accept connections on port \(port) within 60 s")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// `sh -c` script; arguments: server binaries, directory, port, pid of the test process. The server runs with
+    /// durability off (fsync, full-page writes): its data is thrown away anyway.
+    private static let launchScript = #"""
+        bin=$1 root=$2 port=$3 owner=$4
+        if ! "$bin/initdb" --pgdata="$root/data" --username=steno --auth=trust --encoding=UTF8 --locale=C \
+                --no-sync --no-instructions >"$root/initdb.log" 2>&1; then
+            echo "initdb failed:" >&2; tail -n 40 "$root/initdb.log" >&2; rm -rf "$root"; exit 1
+        fi
+        mkdir "$root/socket"
+        "$bin/postgres" -D "$root/data" -k "$root/socket" -h 127.0.0.1 -p "$port" \
+            -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 \
+            >"$root/postgres.log" 2>&1 &
+        pid=$!
+        # Until the tests ask for a stop, or their process is gone, or the server died by itself.
+        while [ ! -e "$root/stop" ] && [ -d "/proc/$owner" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+        kill -INT "$pid" 2>/dev/null
+        wait "$pid"; status=$?
+        if [ "$status" -ne 0 ]; then
+            echo "postgres exited with status $status:" >&2; tail -n 40 "$root/postgres.log" >&2
+        fi
+        rm -rf "$root"
+        exit "$status"
+        """#
+
+    /// The newest installed server, or `STENO_POSTGRES_BIN`.
+    private static func serverBinaries() throws -> URL {
+        if let configured = ProcessInfo.processInfo.environment["STENO_POSTGRES_BIN"] {
+            return URL(fileURLWithPath: configured)
+        }
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        let newest = versions.compactMap(Int.init).sorted().last { version in
+            FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\(version)/bin/initdb")
+        }
+        guard let newest else {
+            throw LaunchFailure(description: "no PostgreSQL server under /usr/lib/postgresql (install Debian's postgresql package: scripts/setup.sh)")
+        }
+        return URL(fileURLWithPath: "/usr/lib/postgresql/\(newest)/bin")
+    }
+
+    /// A port that was free a moment ago: bound to port 0 on the loopback address, then released.
+    private static func freeLoopbackPort() throws -> Int {
+        let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socketDescriptor >= 0 else { throw LaunchFailure(description: "socket() failed (errno \(errno))") }
+        defer { close(socketDescriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                bind(socketDescriptor, generic, length) == 0 && getsockname(socketDescriptor, generic, &length) == 0
+            }
+        }
+        guard bound else { throw LaunchFailure(description: "cannot bind a loopback port (errno \(errno))") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    struct LaunchFailure: Error, CustomStringConvertible {
+        var description: String
+    }
+}
+
+/// Starts a `PostgresTestServer` around a whole suite (`@Suite(.postgresServer)`); its tests find it in
+/// `PostgresTestServer.current`.
+struct PostgresServerTrait: SuiteTrait, TestScoping {
+    func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        let server = try await PostgresTestServer.start()
+        do {
+            try await PostgresTestServer.$current.withValue(server) { try await function() }
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+}
+
+extension Trait where Self == PostgresServerTrait {
+    static var postgresServer: Self { Self() }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Property-based API test: Schemathesis (PyPI) generates requests from the OpenAPI document the server serves
+# and checks every answer against it. Starts `steno serve` (release build, tiny.en model) on a free port with a
+# temporary data directory, runs a bounded number of examples per operation, stops the server, and fails on any
+# failure. Used by `make test-server`; run it alone after `swift build -c release --product steno`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONFIG="${CONFIG:-release}"
+STENO="${STENO:-.build/$CONFIG/steno}"
+MODEL="${MODEL:-./models/tiny.en}"
+EXAMPLES="${SCHEMATHESIS_EXAMPLES:-25}"
+SEED="${SCHEMATHESIS_SEED:-20261129}"
+
+[ -x "$STENO" ] || { echo "schemathesis.sh: $STENO is missing; run: swift build -c $CONFIG --product steno" >&2; exit 1; }
+if ! command -v st >/dev/null 2>&1; then
+    echo "schemathesis.sh: installing schemathesis with pip" >&2
+    python3 -m pip install --quiet --user schemathesis
+    export PATH="$HOME/.local/bin:$PATH"
+fi
+
+data="$(mktemp -d)"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+log="$data/server.log"
+"$STENO" serve --data-dir "$data/data" --model "$MODEL" --host 127.0.0.1 --port "$port" >"$log" 2>&1 &
+server=$!
+cleanup() {
+    kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+    rm -rf "$data"
+}
+trap cleanup EXIT
+
+base="http://127.0.0.1:$port"
+for _ in $(seq 1 100); do
+    curl -fsS "$base/healthz" >/dev/null 2>&1 && break
+    kill -0 "$server" 2>/dev/null || { echo "schemathesis.sh: the server did not start:" >&2; cat "$log" >&2; exit 1; }
+    sleep 0.2
+done
+
+st --no-color run "$base/openapi.yaml" --url "$base" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --max-examples "$EXAMPLES" --seed "$SEED" --request-timeout 30 \
+    || { echo "schemathesis.sh: failures above; server log: $log" >&2; tail -50 "$log" >&2; exit 1; }
