@@ -95,8 +95,7 @@ struct SequenceGenerator {
             logits = session.step(beams.map { [$0.tokens.last!] })
             steps += 1
         }
-        // Rank by length-normalized log-probability (length penalty 1).
-        let best = finished.max { a, b in a.score / Float(max(1, a.tokens.count)) < b.score / Float(max(1, b.tokens.count)) }!
+        let best = Self.bestByLengthNormalizedScore(finished)
         return GeneratedSequence(tokens: best.tokens, sumLogProb: best.score, noSpeechProb: noSpeechProb, steps: steps)
     }
 
@@ -128,8 +127,14 @@ struct SequenceGenerator {
             logits = session.step(sequences.map { [$0.done ? eot : $0.tokens.last!] })
             steps += 1
         }
-        let best = sequences.max { a, b in a.score / Float(max(1, a.tokens.count)) < b.score / Float(max(1, b.tokens.count)) }!
+        let best = Self.bestByLengthNormalizedScore(sequences.map { ($0.tokens, $0.score) })
         return GeneratedSequence(tokens: best.tokens, sumLogProb: best.score, noSpeechProb: noSpeechProb, steps: steps)
+    }
+
+    /// The candidate with the best length-normalized log-probability (length penalty 1), as beam search and
+    /// best-of-N sampling both rank their finished sequences.
+    private static func bestByLengthNormalizedScore(_ candidates: [(tokens: [Int], score: Float)]) -> (tokens: [Int], score: Float) {
+        candidates.max { a, b in a.score / Float(max(1, a.tokens.count)) < b.score / Float(max(1, b.tokens.count)) }!
     }
 
     private func sampleToken(_ logProb: [Float], temperature: Float, random: inout SplitMix64) -> Int {
