@@ -7,7 +7,7 @@ import StenoServer
 /// (`STENO_` + the option's name in capitals); a flag wins over the variable, which wins over the default.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Run the transcription service (API, workers and cleaner).")
+        commandName: "serve", abstract: "Run the transcription service (API, workers and cleaner, or one role of several nodes).")
 
     @Option(help: "Address to listen on. [STENO_HOST, default 127.0.0.1]") var host: String?
     @Option(help: "Port to listen on. [STENO_PORT, default 8080]") var port: String?
@@ -26,6 +26,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Time between cleaner passes. [STENO_CLEANUP_INTERVAL, default 30s]") var cleanupInterval: String?
     @Option(help: "Free disk space below which /readyz fails. [STENO_MIN_FREE_DISK, default 512M]") var minFreeDisk: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical. [STENO_LOG_LEVEL, default info]") var logLevel: String?
+    @Option(help: "postgres://user:password@host:port/database shared by several nodes. [STENO_DATABASE_URL, default: SQLite in the data directory]") var database: String?
+    @Option(help: "all (API and workers), api (API and cleaner) or worker (workers and cleaner). [STENO_ROLE, default all]") var role: String?
+    @Option(help: "Longest wait for the database before the API answers 503. [STENO_DATABASE_TIMEOUT, default 10s]") var databaseTimeout: String?
+    @Option(help: "How often idle workers look for jobs no notification announced. [STENO_POLL_INTERVAL, default 1s]") var pollInterval: String?
 
     /// The flags, by the name of the environment variable each one overrides.
     var flags: [String: String?] {
@@ -36,6 +40,8 @@ struct ServeCommand: AsyncParsableCommand {
             "STENO_MAX_AUDIO_SECONDS": maxAudioSeconds, "STENO_MAX_QUEUED_JOBS": maxQueuedJobs,
             "STENO_MAX_ATTEMPTS": maxAttempts, "STENO_LEASE": lease, "STENO_SHUTDOWN_GRACE": shutdownGrace,
             "STENO_CLEANUP_INTERVAL": cleanupInterval, "STENO_MIN_FREE_DISK": minFreeDisk, "STENO_LOG_LEVEL": logLevel,
+            "STENO_DATABASE_URL": database, "STENO_ROLE": role, "STENO_DATABASE_TIMEOUT": databaseTimeout,
+            "STENO_POLL_INTERVAL": pollInterval,
         ]
     }
 
@@ -63,7 +69,11 @@ struct ServeCommand: AsyncParsableCommand {
             modelDirectory: configuration.modelDirectory, threads: configuration.threads,
             maxAudioSeconds: configuration.maxAudioSeconds, ffmpegPath: configuration.ffmpegPath)
         let service = try buildApplication(configuration: configuration, transcriber: transcriber, logger: logger)
-        logger.notice("steno listening", metadata: ["address": "\(configuration.host):\(configuration.port)", "data": "\(configuration.dataDirectory.path)"])
+        let storage = try configuration.databaseURL.map { try PostgresURL($0).description } ?? configuration.dataDirectory.path
+        logger.notice("steno starting", metadata: [
+            "address": "\(configuration.host):\(configuration.port)", "role": "\(configuration.role.rawValue)",
+            "node": "\(service.nodeID)", "storage": "\(storage)",
+        ])
         try await service.app.runService()
     }
 }

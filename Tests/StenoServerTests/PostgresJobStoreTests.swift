@@ -44,7 +44,8 @@ import Testing
             }
             let versions = try await clients[0].query("SELECT version FROM steno_schema_migrations").collect()
                 .map { try $0.decode(Int.self) }
-            #expect(versions == [1])
+            // Each migration once (blobs and notifications came after the jobs), none skipped.
+            #expect(versions.count >= 3 && versions == Array(1...versions.count))
 
             var ids = Set<UUID>()
             for index in 0..<50 {

@@ -2,19 +2,28 @@ import Foundation
 public import Hummingbird
 public import Logging
 import OpenAPIHummingbird
+import ServiceLifecycle
 
 /// The parts of a built server, for the command that runs it and for the tests that drive it.
 public struct StenoService: Sendable {
     public let app: Application<RouterResponder<BasicRequestContext>>
     public let store: any JobStore
-    public let blobs: BlobStore
+    public let blobs: any BlobStore
     public let workers: WorkerPool
     public let cleaner: Cleaner
     public let metrics: StenoMetrics
+    /// This process's fresh random id: the prefix of every lease it takes.
+    public let nodeID: String
+    /// The PostgreSQL pool when the configuration names a database; nil with SQLite.
+    public let database: PostgresDatabase?
 }
 
 /// The composition root: the store, the files, the workers, the cleaner and the HTTP routes, wired from one
 /// configuration. `steno serve` and the tests both build the server here.
+///
+/// Without a database URL: SQLite and files in the data directory, one node. With a `postgres://` URL: jobs and
+/// blobs in PostgreSQL, shared by any number of nodes, each running what its role says; workers LISTEN for new
+/// jobs so a submit on any node wakes them.
 public func buildApplication(
     configuration: ServerConfiguration,
     transcriber: any Transcriber,
@@ -24,36 +33,80 @@ public func buildApplication(
 ) throws -> StenoService {
     var logger = logger ?? Logger(label: "steno")
     if logger.logLevel > configuration.logLevel || logger.logLevel < configuration.logLevel { logger.logLevel = configuration.logLevel }
+    let nodeID = StenoNode.newID()
+    logger[metadataKey: "node"] = "\(nodeID)"
 
-    let blobs = try BlobStore(root: configuration.dataDirectory)
-    let store = try SQLiteJobStore(path: configuration.databaseURL)
+    // Storage. Services start in list order and stop in reverse: the database first, so it stops last.
+    let store: any JobStore
+    let blobs: any BlobStore
+    let ready: StartGate
+    var services: [any Service] = []
+    var database: PostgresDatabase?
+    if let text = configuration.databaseURL {
+        let url = try PostgresURL(text)
+        let timeout = Duration.milliseconds(Int64(configuration.databaseTimeout * 1000))
+        let postgres = PostgresDatabase(url: url, timeout: timeout, logger: logger)
+        store = postgres.jobs
+        blobs = try PostgresBlobStore(
+            client: postgres.client, scratch: configuration.dataDirectory.appendingPathComponent("tmp", isDirectory: true),
+            timeout: timeout, logger: logger)
+        ready = postgres.ready
+        services.append(postgres)
+        database = postgres
+    } else {
+        store = try SQLiteJobStore(path: configuration.sqlitePath)
+        blobs = try FileBlobStore(root: configuration.dataDirectory)
+        ready = StartGate(open: true)
+    }
+
     let workers = WorkerPool(
         store: store, blobs: blobs, transcriber: transcriber, clock: clock, metrics: metrics,
-        settings: .init(configuration), logger: logger)
-    let cleaner = Cleaner(store: store, blobs: blobs, clock: clock, interval: configuration.cleanupInterval, logger: logger)
+        settings: .init(configuration), nodeID: nodeID, ready: ready, logger: logger)
+    let cleaner = Cleaner(
+        store: store, blobs: blobs, clock: clock, interval: configuration.cleanupInterval, ready: ready, logger: logger)
+    if configuration.role.runsWorkers {
+        services.append(workers)
+        if let database {
+            services.append(JobNotificationListener(url: database.url, wake: workers.wake, logger: logger))
+        }
+    }
+    // Every node cleans: each change is made once whichever node gets there first.
+    services.append(cleaner)
 
     let router = Router()
     router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
     router.middlewares.add(JSONErrorMiddleware(logger: logger))
-    UploadController(
-        store: store, blobs: blobs, clock: clock, metrics: metrics, wake: workers.wake,
-        supportedLanguages: transcriber.supportedLanguages, maxUploadBytes: configuration.maxUploadBytes,
-        maxQueuedJobs: configuration.maxQueuedJobs, retention: configuration.retention,
-        maxRetention: configuration.maxRetention, maxAttempts: configuration.maxAttempts
-    ).addRoutes(to: router)
+    if configuration.role.servesAPI {
+        UploadController(
+            store: store, blobs: blobs, clock: clock, metrics: metrics, wake: workers.wake,
+            supportedLanguages: transcriber.supportedLanguages, maxUploadBytes: configuration.maxUploadBytes,
+            maxQueuedJobs: configuration.maxQueuedJobs, retention: configuration.retention,
+            maxRetention: configuration.maxRetention, maxAttempts: configuration.maxAttempts
+        ).addRoutes(to: router)
+    } else {
+        router.middlewares.add(WorkerNodeMiddleware())
+    }
     try OperationsRoutes(store: store, metrics: metrics).addRoutes(to: router)
     let api = JobsAPI(
         store: store, blobs: blobs, clock: clock, metrics: metrics, retrievalGrace: configuration.retrievalGrace,
         minFreeDiskBytes: configuration.minFreeDiskBytes, logger: logger)
+    // A worker node answers the health checks of the document, not the job operations.
+    let transport = configuration.role.servesAPI
+        ? OperationFilter(base: router, allow: { _ in true })
+        : OperationFilter(base: router, allow: { ["/healthz", "/readyz"].contains($0) })
     try api.registerHandlers(
-        on: router, configuration: APIJSON.runtimeConfiguration, middlewares: [OpenAPIErrorMiddleware(logger: logger)])
+        on: transport, configuration: APIJSON.runtimeConfiguration, middlewares: [OpenAPIErrorMiddleware(logger: logger)])
 
-    // Services start in this order and stop in reverse, after the HTTP server (which Hummingbird adds last):
-    // on SIGTERM the server stops accepting first, then the cleaner, then the workers finish or release jobs.
-    let app = Application(
+    // Hummingbird adds the HTTP server last: on SIGTERM it stops accepting first, then the cleaner, then the
+    // workers finish or release their jobs, then the database pool closes.
+    var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "steno"),
-        services: [workers, cleaner],
+        services: services,
         logger: logger)
-    return StenoService(app: app, store: store, blobs: blobs, workers: workers, cleaner: cleaner, metrics: metrics)
+    // Listen once the schema is there (at once with SQLite).
+    app.beforeServerStarts { _ = await ready.waitUnlessShuttingDown() }
+    return StenoService(
+        app: app, store: store, blobs: blobs, workers: workers, cleaner: cleaner, metrics: metrics, nodeID: nodeID,
+        database: database)
 }

@@ -13,6 +13,7 @@ extension ServerConfiguration {
         "STENO_RETENTION", "STENO_RETRIEVAL_GRACE", "STENO_MAX_UPLOAD_BYTES", "STENO_MAX_AUDIO_SECONDS",
         "STENO_MAX_QUEUED_JOBS", "STENO_MAX_ATTEMPTS", "STENO_LEASE", "STENO_SHUTDOWN_GRACE",
         "STENO_CLEANUP_INTERVAL", "STENO_MIN_FREE_DISK", "STENO_LOG_LEVEL", "STENO_FFMPEG",
+        "STENO_DATABASE_URL", "STENO_ROLE", "STENO_DATABASE_TIMEOUT", "STENO_POLL_INTERVAL",
     ]
 
     /// `--data-dir/STENO_DATA_DIR` for `STENO_DATA_DIR`: both ways of giving a setting, for error messages.
@@ -79,6 +80,21 @@ extension ServerConfiguration {
             logLevel = parsed
         }
         if let ffmpeg = settings["STENO_FFMPEG"] { ffmpegPath = ffmpeg }
+        if let url = settings["STENO_DATABASE_URL"] {
+            guard PostgresURL.isPostgres(url) else {
+                throw ConfigurationError(description: "--database/STENO_DATABASE_URL must be a postgres:// URL (leave it unset for SQLite in the data directory)")
+            }
+            _ = try PostgresURL(url)
+            databaseURL = url
+        }
+        if let role = settings["STENO_ROLE"] {
+            guard let parsed = NodeRole(rawValue: role.lowercased()) else {
+                throw ConfigurationError(description: "--role/STENO_ROLE=\(role) is not one of all, api, worker")
+            }
+            self.role = parsed
+        }
+        if let timeout = try seconds("STENO_DATABASE_TIMEOUT") { databaseTimeout = timeout }
+        if let interval = try seconds("STENO_POLL_INTERVAL") { pollInterval = max(0.01, interval) }
 
         guard (1...65535).contains(port) else { throw ConfigurationError(description: "port \(port) is out of range") }
         guard workers >= 1 else { throw ConfigurationError(description: "workers must be at least 1") }
@@ -87,6 +103,10 @@ extension ServerConfiguration {
         guard retention >= 1 else { throw ConfigurationError(description: "retention must be at least 1 s") }
         if maxRetention < retention { maxRetention = retention }
         guard leaseDuration >= 1 else { throw ConfigurationError(description: "lease must be at least 1 s") }
+        guard role == .all || databaseURL != nil else {
+            throw ConfigurationError(description: "--role \(role.rawValue) needs a shared database: set --database/STENO_DATABASE_URL to a postgres:// URL")
+        }
+        guard databaseTimeout > 0 else { throw ConfigurationError(description: "database timeout must be more than 0") }
         guard maxUploadBytes >= 1 else { throw ConfigurationError(description: "max upload bytes must be at least 1") }
     }
 }
