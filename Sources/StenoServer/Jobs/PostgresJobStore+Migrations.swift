@@ -66,6 +66,18 @@ extension PostgresJobStore {
             "CREATE TABLE steno_health (checked_at timestamptz)",
             "INSERT INTO steno_health VALUES (NULL)",
         ]),
+        // Rows from before keys existed belong to the anonymous tenant (''), which no key holder is. Idempotency
+        // keys become unique per tenant, so one tenant's key never finds another's job.
+        Migration(version: 2, name: "tenants", statements: [
+            "ALTER TABLE steno_jobs ADD COLUMN tenant text NOT NULL DEFAULT ''",
+            "DROP INDEX steno_jobs_idempotency",
+            """
+            CREATE UNIQUE INDEX steno_jobs_tenant_idempotency ON steno_jobs (tenant, idempotency_key)
+                WHERE idempotency_key IS NOT NULL
+            """,
+            "CREATE INDEX steno_jobs_tenant ON steno_jobs (tenant, seq)",
+            "CREATE INDEX steno_jobs_tenant_active ON steno_jobs (tenant) WHERE state IN ('pending', 'processing')",
+        ]),
     ]
 
     /// Any fixed number shared by every Steno node: the advisory lock that serialises migrations when several
