@@ -30,6 +30,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "all (API and workers), api (API and cleaner) or worker (workers and cleaner). [STENO_ROLE, default all]") var role: String?
     @Option(help: "Longest wait for the database before the API answers 503. [STENO_DATABASE_TIMEOUT, default 10s]") var databaseTimeout: String?
     @Option(help: "How often idle workers look for jobs no notification announced. [STENO_POLL_INTERVAL, default 1s]") var pollInterval: String?
+    @Option(help: "File of API keys, one 'tenant key' or 'tenant sha256:<hex>' per line. [STENO_API_KEYS_FILE; also STENO_API_KEYS=tenant=key,...; none = open mode]") var apiKeysFile: String?
+    @Flag(help: "Allow a non-loopback --host without API keys. [STENO_OPEN=true]") var open = false
+    @Option(help: "Pending plus processing jobs per API key; 0 = no limit. [STENO_MAX_JOBS_PER_KEY, default 0]") var maxJobsPerKey: String?
+    @Option(help: "Requests per API key, e.g. 20/s or 600/m; off = no limit. [STENO_RATE_LIMIT, default off]") var rateLimit: String?
+    @Option(help: "Close connections silent this long (slow headers, stalled bodies, idle keep-alive). [STENO_IDLE_TIMEOUT, default 60s]") var idleTimeout: String?
+    @Option(help: "Cut off an upload whose body stops this long. [STENO_UPLOAD_STALL_TIMEOUT, default 30s]") var uploadStallTimeout: String?
 
     /// The flags, by the name of the environment variable each one overrides.
     var flags: [String: String?] {
@@ -42,6 +48,8 @@ struct ServeCommand: AsyncParsableCommand {
             "STENO_CLEANUP_INTERVAL": cleanupInterval, "STENO_MIN_FREE_DISK": minFreeDisk, "STENO_LOG_LEVEL": logLevel,
             "STENO_DATABASE_URL": database, "STENO_ROLE": role, "STENO_DATABASE_TIMEOUT": databaseTimeout,
             "STENO_POLL_INTERVAL": pollInterval,
+            "STENO_API_KEYS_FILE": apiKeysFile, "STENO_OPEN": open ? "true" : nil, "STENO_MAX_JOBS_PER_KEY": maxJobsPerKey,
+            "STENO_RATE_LIMIT": rateLimit, "STENO_IDLE_TIMEOUT": idleTimeout, "STENO_UPLOAD_STALL_TIMEOUT": uploadStallTimeout,
         ]
     }
 
@@ -51,6 +59,8 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration: ServerConfiguration
         do {
             configuration = try ServerConfiguration(settings: settings)
+            // Before the model loads: a refused exposure should not take seconds to say so.
+            try configuration.checkExposure()
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }

@@ -48,6 +48,19 @@ public struct ServerConfiguration: Sendable {
     public var role: NodeRole = .all
     /// Longest wait for one database statement before the API answers 503 (PostgreSQL).
     public var databaseTimeout: TimeInterval = 10
+    /// API keys by tenant; none means open mode (one anonymous tenant, loopback only unless `allowOpen`).
+    public var apiKeys = APIKeyRing()
+    /// Run without keys on a non-loopback address (`--open`).
+    public var allowOpen = false
+    /// Per-tenant bound on pending plus processing jobs (`429 too_many_jobs`); nil for none.
+    public var maxJobsPerKey: Int?
+    /// Per-tenant request rate (`429 rate_limited`); nil for none.
+    public var rateLimit: RateLimit?
+    /// A connection that sends nothing for this long is closed: a request head that never completes, a body
+    /// that stops, or an idle keep-alive connection.
+    public var idleTimeout: TimeInterval = 60
+    /// An upload body that stops for this long fails `408 upload_stalled` and its file is removed.
+    public var uploadStallTimeout: TimeInterval = 30
 
     public init() {}
 

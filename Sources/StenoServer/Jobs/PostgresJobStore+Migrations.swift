@@ -66,8 +66,20 @@ extension PostgresJobStore {
             "CREATE TABLE steno_health (checked_at timestamptz)",
             "INSERT INTO steno_health VALUES (NULL)",
         ]),
+        // Rows from before keys existed belong to the anonymous tenant (''), which no key holder is. Idempotency
+        // keys become unique per tenant, so one tenant's key never finds another's job.
+        Migration(version: 2, name: "tenants", statements: [
+            "ALTER TABLE steno_jobs ADD COLUMN tenant text NOT NULL DEFAULT ''",
+            "DROP INDEX steno_jobs_idempotency",
+            """
+            CREATE UNIQUE INDEX steno_jobs_tenant_idempotency ON steno_jobs (tenant, idempotency_key)
+                WHERE idempotency_key IS NOT NULL
+            """,
+            "CREATE INDEX steno_jobs_tenant ON steno_jobs (tenant, seq)",
+            "CREATE INDEX steno_jobs_tenant_active ON steno_jobs (tenant) WHERE state IN ('pending', 'processing')",
+        ]),
         // `PostgresBlobStore`: a blob is a header row and its 1 MiB chunks, deleted with it.
-        Migration(version: 2, name: "blobs", statements: [
+        Migration(version: 3, name: "blobs", statements: [
             """
             CREATE TABLE steno_blobs (
                 name text PRIMARY KEY,
@@ -90,7 +102,7 @@ extension PostgresJobStore {
         ]),
         // Wakes idle workers on every node: a job that becomes pending (a submit, a retry, a release) notifies the
         // `steno_jobs` channel when its transaction commits, and the nodes LISTENing there claim at once.
-        Migration(version: 3, name: "job notifications", statements: [
+        Migration(version: 4, name: "job notifications", statements: [
             """
             CREATE FUNCTION steno_jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN

@@ -54,6 +54,18 @@ extension SQLiteJobStore {
                 CREATE UNIQUE INDEX job_idempotency ON job (idempotency_key) WHERE idempotency_key IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v3: tenants") { db in
+            // Rows from before keys existed belong to the anonymous tenant (''), which no key holder is.
+            // Idempotency keys become unique per tenant, so one tenant's key never finds another's job.
+            try db.execute(
+                sql: """
+                ALTER TABLE job ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+                DROP INDEX job_idempotency;
+                CREATE UNIQUE INDEX job_tenant_idempotency ON job (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
+                CREATE INDEX job_tenant ON job (tenant, seq);
+                CREATE INDEX job_tenant_state ON job (tenant, state);
+                """)
+        }
         return migrator
     }
 }

@@ -3,7 +3,7 @@ public import Logging
 public import PostgresNIO
 
 /// Audio and results in PostgreSQL, so that every node reads what any node stored: the distributed mode's blob
-/// store (the schema is migration 2 of `PostgresJobStore.migrations`).
+/// store (the schema is migration 3, "blobs", of `PostgresJobStore.migrations`).
 ///
 /// A blob is a row of `steno_blobs` and its bytes are 1 MiB `bytea` rows of `steno_blob_chunks`, written in one
 /// transaction (other nodes see the whole blob or nothing) and read one chunk per statement, so neither an
