@@ -44,7 +44,8 @@ import Testing
             }
             let versions = try await clients[0].query("SELECT version FROM steno_schema_migrations").collect()
                 .map { try $0.decode(Int.self) }
-            #expect(versions == [1])
+            // Each migration applied once, in order, whichever node got there first.
+            #expect(versions == Array(1...max(1, versions.count)))
 
             var ids = Set<UUID>()
             for index in 0..<50 {
