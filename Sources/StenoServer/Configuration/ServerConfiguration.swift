@@ -40,6 +40,20 @@ public struct ServerConfiguration: Sendable {
     public var minFreeDiskBytes: Int64 = 512 << 20
     public var ffmpegPath = "ffmpeg"
     public var logLevel: Logger.Level = .info
+    /// Webhook signing secret; unset, a single node keeps a random one in `<data>/webhook-secret`.
+    public var webhookSecret: String?
+    /// Host names and address blocks that callbacks may reach although private (loopback, RFC 1918, …).
+    public var webhookAllow: [String] = []
+    /// Deadline of one webhook attempt.
+    public var webhookTimeout: TimeInterval = 10
+    /// Attempts per webhook before it is given up.
+    public var webhookMaxAttempts = 8
+    /// First webhook retry delay; doubles with each attempt, with jitter.
+    public var webhookBackoff: TimeInterval = 5
+    /// How often the webhook dispatcher looks for due deliveries when no job finishing here wakes it.
+    public var webhookPollInterval: TimeInterval = 1
+    /// The base URL clients reach this server at (for `result_url` in webhooks); relative URLs when unset.
+    public var publicURL: String?
 
     public init() {}
 
