@@ -23,6 +23,8 @@ struct UploadController: Sendable {
     let retention: TimeInterval
     let maxRetention: TimeInterval
     let maxAttempts: Int
+    /// Which callback URLs are accepted (SSRF checks and the allowlist).
+    var callbacks = CallbackPolicy()
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.post("/transcribe") { request, _ in try await self.create(request) }
@@ -64,6 +66,7 @@ struct UploadController: Sendable {
         }
         let options = try jobOptions(form.fields)
         let lifetime = try deleteAfter(form.fields["delete_after_seconds"])
+        let callback = try await webhook(form.fields)
 
         let id = UUID()
         let now = clock.now()
@@ -73,6 +76,7 @@ struct UploadController: Sendable {
             id: id, options: options, createdAt: now, expiresAt: now.addingTimeInterval(lifetime),
             maxAttempts: maxAttempts, audioPath: audioPath, audioBytes: form.fileBytes)
         record.idempotencyKey = idempotencyKey
+        record.webhook = callback
         let job: Job
         do {
             job = try await store.insert(record)
