@@ -25,9 +25,9 @@ struct JobsAPI: APIProtocol {
             return .badRequest(.init(body: .json(Self.error(.invalidJobID(input.path.jobId)))))
         }
         let now = clock.now()
-        // A finished job past its deadline is gone even before the cleaner's next pass; an unfinished one is
-        // kept until it finishes.
-        guard var job = try await store.job(id: id), job.expiresAt > now || !job.state.isTerminal else {
+        // Another tenant's job does not exist for this one. A finished job past its deadline is gone even before
+        // the cleaner's next pass; an unfinished one is kept until it finishes.
+        guard var job = try await store.job(id: id, tenant: Tenant.current), job.expiresAt > now || !job.state.isTerminal else {
             return .notFound(.init(body: .json(Self.error(.jobNotFound(input.path.jobId)))))
         }
         if let gone = Self.gone(job) { return .gone(.init(body: .json(gone))) }
@@ -75,7 +75,7 @@ struct JobsAPI: APIProtocol {
             return .badRequest(.init(body: .json(Self.error(.invalidJobID(input.path.jobId)))))
         }
         let now = clock.now()
-        guard let job = try await store.job(id: id), job.expiresAt > now || !job.state.isTerminal else {
+        guard let job = try await store.job(id: id, tenant: Tenant.current), job.expiresAt > now || !job.state.isTerminal else {
             return .notFound(.init(body: .json(Self.error(.jobNotFound(input.path.jobId)))))
         }
         if !job.state.isTerminal {
@@ -110,7 +110,7 @@ struct JobsAPI: APIProtocol {
             before = sequence
         }
         let state = input.query.status.flatMap { JobState(rawValue: $0.rawValue) }
-        let page = try await store.list(state: state, before: before, limit: limit + 1)
+        let page = try await store.list(tenant: Tenant.current, state: state, before: before, limit: limit + 1)
         var jobs: [Components.Schemas.JobStatus] = []
         for job in page.prefix(limit) {
             let position = job.state == .pending ? try await store.queuePosition(id: job.id) : nil

@@ -40,6 +40,19 @@ public struct ServerConfiguration: Sendable {
     public var minFreeDiskBytes: Int64 = 512 << 20
     public var ffmpegPath = "ffmpeg"
     public var logLevel: Logger.Level = .info
+    /// API keys by tenant; none means open mode (one anonymous tenant, loopback only unless `allowOpen`).
+    public var apiKeys = APIKeyRing()
+    /// Run without keys on a non-loopback address (`--open`).
+    public var allowOpen = false
+    /// Per-tenant bound on pending plus processing jobs (`429 too_many_jobs`); nil for none.
+    public var maxJobsPerKey: Int?
+    /// Per-tenant request rate (`429 rate_limited`); nil for none.
+    public var rateLimit: RateLimit?
+    /// A connection that sends nothing for this long is closed: a request head that never completes, a body
+    /// that stops, or an idle keep-alive connection.
+    public var idleTimeout: TimeInterval = 60
+    /// An upload body that stops for this long fails `408 upload_stalled` and its file is removed.
+    public var uploadStallTimeout: TimeInterval = 30
     /// Webhook signing secret; unset, a single node keeps a random one in `<data>/webhook-secret`.
     public var webhookSecret: String?
     /// Host names and address blocks that callbacks may reach although private (loopback, RFC 1918, …).

@@ -66,7 +66,19 @@ extension PostgresJobStore {
             "CREATE TABLE steno_health (checked_at timestamptz)",
             "INSERT INTO steno_health VALUES (NULL)",
         ]),
-        Migration(version: 2, name: "webhooks", statements: [
+        // Rows from before keys existed belong to the anonymous tenant (''), which no key holder is. Idempotency
+        // keys become unique per tenant, so one tenant's key never finds another's job.
+        Migration(version: 2, name: "tenants", statements: [
+            "ALTER TABLE steno_jobs ADD COLUMN tenant text NOT NULL DEFAULT ''",
+            "DROP INDEX steno_jobs_idempotency",
+            """
+            CREATE UNIQUE INDEX steno_jobs_tenant_idempotency ON steno_jobs (tenant, idempotency_key)
+                WHERE idempotency_key IS NOT NULL
+            """,
+            "CREATE INDEX steno_jobs_tenant ON steno_jobs (tenant, seq)",
+            "CREATE INDEX steno_jobs_tenant_active ON steno_jobs (tenant) WHERE state IN ('pending', 'processing')",
+        ]),
+        Migration(version: 3, name: "webhooks", statements: [
             // One callback per job, written in the job's insert statement and gone with the job's row.
             // `next_attempt_at` starts at the job's creation: due as soon as the job is terminal.
             """
