@@ -13,6 +13,8 @@ extension ServerConfiguration {
         "STENO_RETENTION", "STENO_RETRIEVAL_GRACE", "STENO_MAX_UPLOAD_BYTES", "STENO_MAX_AUDIO_SECONDS",
         "STENO_MAX_QUEUED_JOBS", "STENO_MAX_ATTEMPTS", "STENO_LEASE", "STENO_SHUTDOWN_GRACE",
         "STENO_CLEANUP_INTERVAL", "STENO_MIN_FREE_DISK", "STENO_LOG_LEVEL", "STENO_FFMPEG",
+        "STENO_WEBHOOK_SECRET", "STENO_WEBHOOK_ALLOW", "STENO_WEBHOOK_TIMEOUT", "STENO_WEBHOOK_MAX_ATTEMPTS",
+        "STENO_WEBHOOK_BACKOFF", "STENO_PUBLIC_URL",
     ] + accessVariables
 
     /// `--data-dir/STENO_DATA_DIR` for `STENO_DATA_DIR`: both ways of giving a setting, for error messages.
@@ -81,6 +83,7 @@ extension ServerConfiguration {
         }
         if let ffmpeg = settings["STENO_FFMPEG"] { ffmpegPath = ffmpeg }
         try readAccessSettings(settings)
+        try readWebhookSettings(settings, seconds: seconds, integer: integer)
 
         guard (1...65535).contains(port) else { throw ConfigurationError(description: "port \(port) is out of range") }
         guard workers >= 1 else { throw ConfigurationError(description: "workers must be at least 1") }
