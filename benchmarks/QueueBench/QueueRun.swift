@@ -165,6 +165,6 @@ enum QueueRun {
             if finished >= terminal { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        return try await store.list(state: nil, before: nil, limit: 1_000_000).filter { ids.contains($0.id) }
+        return try await store.list(tenant: Tenant.anonymous, state: nil, before: nil, limit: 1_000_000).filter { ids.contains($0.id) }
     }
 }

@@ -19,7 +19,7 @@ struct ReportCommand: AsyncParsableCommand {
             let deadline = Date().addingTimeInterval(timeout)
             var all: [Job] = []
             while Date() < deadline {
-                all = try await store.list(state: nil, before: nil, limit: 1_000_000)
+                all = try await store.list(tenant: Tenant.anonymous, state: nil, before: nil, limit: 1_000_000)
                 if all.filter(\.state.isTerminal).count >= jobs { break }
                 try await Task.sleep(for: .milliseconds(250))
             }
