@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import ServiceLifecycle
 import StenoServer
 import Testing
 
@@ -197,8 +198,10 @@ import Testing
         open.port = try RawConnection.freePort()
         open.logLevel = .warning
         let service = try buildApplication(configuration: open, transcriber: ScriptedTranscriber())
+        // Stopped the way SIGTERM stops it (the workers end on graceful shutdown, not on cancellation).
+        let services = ServiceGroup(configuration: .init(services: [service.app], gracefulShutdownSignals: [], logger: Logger(label: "test")))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await service.app.runService(gracefulShutdownSignals: []) }
+            group.addTask { try await services.run() }
             var answer: String?
             for _ in 0..<100 where answer == nil {
                 try await Task.sleep(for: .milliseconds(50))
@@ -207,7 +210,8 @@ import Testing
                 answer = await connection.readUntilClosed(timeout: 5)
             }
             #expect(answer?.hasPrefix("HTTP/1.1 200") == true)
-            group.cancelAll()
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
         }
     }
 
