@@ -13,6 +13,10 @@ struct JobsAPI: APIProtocol {
     let retrievalGrace: TimeInterval
     let minFreeDiskBytes: Int64
     let logger: Logger
+    /// Webhook deliveries, shown in a job's status.
+    var webhooks: (any WebhookStore)? = nil
+    /// Signalled when a cancellation finishes a job, so its webhook goes at once.
+    var jobFinished: WakeSignal? = nil
 
     // MARK: GET /transcribe/{job_id}
 
@@ -36,7 +40,7 @@ struct JobsAPI: APIProtocol {
                     message: "the job is \(job.state.rawValue); the \(format.rawValue) transcript exists once it is completed")))))
             }
             let position = job.state == .pending ? try await store.queuePosition(id: id) : nil
-            return .ok(.init(body: .json(JobPresenter.status(job, queuePosition: position, result: nil))))
+            return .ok(.init(body: .json(try await withWebhook(JobPresenter.status(job, queuePosition: position, result: nil)))))
         }
 
         // Completed: read the result, then record the retrieval (the answer is built before any deletion).
@@ -54,7 +58,7 @@ struct JobsAPI: APIProtocol {
         }
         switch format {
         case .json:
-            return .ok(.init(body: .json(JobPresenter.status(job, queuePosition: nil, result: result))))
+            return .ok(.init(body: .json(try await withWebhook(JobPresenter.status(job, queuePosition: nil, result: result)))))
         case .text:
             return .ok(.init(body: .plainText(HTTPBody(result.rendered(as: .text)))))
         case .srt:
@@ -78,6 +82,7 @@ struct JobsAPI: APIProtocol {
             // Cancel: the job stays visible as `cancelled`; its audio goes now.
             if let cancelled = try await store.cancel(id: id, now: now), cancelled.state == .cancelled {
                 metrics.finished(.cancelled)
+                jobFinished?.signal()
                 logger.info("job cancelled", metadata: ["job_id": "\(input.path.jobId)", "was": "\(job.state.rawValue)"])
             }
             for name in try await store.purgeFiles(id: id, now: now) { await blobs.remove(name) }

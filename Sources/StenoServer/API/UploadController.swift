@@ -29,6 +29,8 @@ struct UploadController: Sendable {
     /// connection and a temporary file forever.
     let stallTimeout: TimeInterval
     let logger: Logger
+    /// Which callback URLs are accepted (SSRF checks and the allowlist).
+    var callbacks = CallbackPolicy()
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.post("/transcribe") { request, _ in try await self.create(request) }
@@ -82,6 +84,7 @@ struct UploadController: Sendable {
         }
         let options = try jobOptions(form.fields)
         let lifetime = try deleteAfter(form.fields["delete_after_seconds"])
+        let callback = try await webhook(form.fields)
 
         let id = UUID()
         let now = clock.now()
@@ -91,6 +94,7 @@ struct UploadController: Sendable {
             id: id, options: options, createdAt: now, expiresAt: now.addingTimeInterval(lifetime),
             maxAttempts: maxAttempts, audioPath: audioPath, audioBytes: form.fileBytes)
         record.idempotencyKey = idempotencyKey
+        record.webhook = callback
         record.tenant = tenant
         let job: Job
         do {

@@ -16,6 +16,7 @@ public struct StenoService: Sendable {
     public let nodeID: String
     /// The PostgreSQL pool when the configuration names a database; nil with SQLite.
     public let database: PostgresDatabase?
+    public let webhooks: WebhookDispatcher
 }
 
 /// The composition root: the store, the files, the workers, the cleaner and the HTTP routes, wired from one
@@ -39,7 +40,7 @@ public func buildApplication(
     logger[metadataKey: "node"] = "\(nodeID)"
 
     // Storage. Services start in list order and stop in reverse: the database first, so it stops last.
-    let store: any JobStore
+    let store: any WebhookStore
     let blobs: any BlobStore
     let ready: StartGate
     var services: [any Service] = []
@@ -66,6 +67,13 @@ public func buildApplication(
         settings: .init(configuration), nodeID: nodeID, ready: ready, logger: logger)
     let cleaner = Cleaner(
         store: store, blobs: blobs, clock: clock, interval: configuration.cleanupInterval, ready: ready, logger: logger)
+    let callbacks = try CallbackPolicy(allowlist: configuration.webhookAllow)
+    let webhooks = WebhookDispatcher(
+        store: store, policy: callbacks,
+        signer: WebhookSigner(secret: try WebhookSigner.secret(configured: configuration.webhookSecret, dataDirectory: configuration.dataDirectory)),
+        clock: clock, metrics: metrics, settings: .init(configuration), wake: workers.finished, logger: logger)
+    // Every node delivers webhooks (each delivery is claimed under a lease, so one node sends it).
+    services.append(webhooks)
     if configuration.role.runsWorkers {
         services.append(workers)
         if let database {
@@ -86,7 +94,7 @@ public func buildApplication(
             maxQueuedJobs: configuration.maxQueuedJobs, retention: configuration.retention,
             maxRetention: configuration.maxRetention, maxAttempts: configuration.maxAttempts,
             jobLimiter: configuration.maxJobsPerKey.map(TenantJobLimiter.init), stallTimeout: configuration.uploadStallTimeout,
-            logger: logger
+            logger: logger, callbacks: callbacks
         ).addRoutes(to: router)
     } else {
         router.middlewares.add(WorkerNodeMiddleware())
@@ -94,7 +102,7 @@ public func buildApplication(
     try OperationsRoutes(store: store, metrics: metrics).addRoutes(to: router)
     let api = JobsAPI(
         store: store, blobs: blobs, clock: clock, metrics: metrics, retrievalGrace: configuration.retrievalGrace,
-        minFreeDiskBytes: configuration.minFreeDiskBytes, logger: logger)
+        minFreeDiskBytes: configuration.minFreeDiskBytes, logger: logger, webhooks: store, jobFinished: workers.finished)
     // A worker node answers the health checks of the document, not the job operations.
     let transport = configuration.role.servesAPI
         ? OperationFilter(base: router, allow: { _ in true })
@@ -103,7 +111,8 @@ public func buildApplication(
         on: transport, configuration: APIJSON.runtimeConfiguration, middlewares: [OpenAPIErrorMiddleware(logger: logger)])
 
     // Hummingbird adds the HTTP server last: on SIGTERM it stops accepting first, then the cleaner, then the
-    // workers finish or release their jobs, then the database pool closes.
+    // workers finish or release their jobs, then the webhook dispatcher finishes its attempts in flight (what is
+    // left is delivered after the restart), then the database pool closes.
     // The idle timeout closes connections that send nothing: a request head that never completes, a stopped
     // body, an idle keep-alive connection (a response being computed does not count as idle).
     var app = Application(
@@ -116,7 +125,7 @@ public func buildApplication(
     app.beforeServerStarts { _ = await ready.waitUnlessShuttingDown() }
     return StenoService(
         app: app, store: store, blobs: blobs, workers: workers, cleaner: cleaner, metrics: metrics, nodeID: nodeID,
-        database: database)
+        database: database, webhooks: webhooks)
 }
 
 /// Says at start who can use the server: the number of keys (never the keys), or that it runs open.

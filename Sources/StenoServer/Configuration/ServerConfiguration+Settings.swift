@@ -14,6 +14,8 @@ extension ServerConfiguration {
         "STENO_MAX_QUEUED_JOBS", "STENO_MAX_ATTEMPTS", "STENO_LEASE", "STENO_SHUTDOWN_GRACE",
         "STENO_CLEANUP_INTERVAL", "STENO_MIN_FREE_DISK", "STENO_LOG_LEVEL", "STENO_FFMPEG",
         "STENO_DATABASE_URL", "STENO_ROLE", "STENO_DATABASE_TIMEOUT", "STENO_POLL_INTERVAL",
+        "STENO_WEBHOOK_SECRET", "STENO_WEBHOOK_ALLOW", "STENO_WEBHOOK_TIMEOUT", "STENO_WEBHOOK_MAX_ATTEMPTS",
+        "STENO_WEBHOOK_BACKOFF", "STENO_PUBLIC_URL",
     ] + accessVariables
 
     /// `--data-dir/STENO_DATA_DIR` for `STENO_DATA_DIR`: both ways of giving a setting, for error messages.
@@ -97,6 +99,7 @@ extension ServerConfiguration {
         if let timeout = try seconds("STENO_DATABASE_TIMEOUT") { databaseTimeout = timeout }
         if let interval = try seconds("STENO_POLL_INTERVAL") { pollInterval = max(0.01, interval) }
         try readAccessSettings(settings)
+        try readWebhookSettings(settings, seconds: seconds, integer: integer)
 
         guard (1...65535).contains(port) else { throw ConfigurationError(description: "port \(port) is out of range") }
         guard workers >= 1 else { throw ConfigurationError(description: "workers must be at least 1") }

@@ -78,8 +78,32 @@ extension PostgresJobStore {
             "CREATE INDEX steno_jobs_tenant ON steno_jobs (tenant, seq)",
             "CREATE INDEX steno_jobs_tenant_active ON steno_jobs (tenant) WHERE state IN ('pending', 'processing')",
         ]),
+        Migration(version: 3, name: "webhooks", statements: [
+            // One callback per job, written in the job's insert statement and gone with the job's row.
+            // `next_attempt_at` starts at the job's creation: due as soon as the job is terminal.
+            """
+            CREATE TABLE steno_webhooks (
+                job_id uuid PRIMARY KEY REFERENCES steno_jobs (id) ON DELETE CASCADE,
+                url text NOT NULL CHECK (length(url) <= 2048),
+                header_name text,
+                header_value text,
+                state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+                attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                next_attempt_at timestamptz NOT NULL,
+                last_attempt_at timestamptz,
+                last_status_code integer,
+                last_error text,
+                delivered_at timestamptz,
+                lease_owner text,
+                lease_token text,
+                lease_expires_at timestamptz
+            )
+            """,
+            // The dispatchers' claim reads the pending deliveries only.
+            "CREATE INDEX steno_webhooks_due ON steno_webhooks (next_attempt_at) WHERE state = 'pending'",
+        ]),
         // `PostgresBlobStore`: a blob is a header row and its 1 MiB chunks, deleted with it.
-        Migration(version: 3, name: "blobs", statements: [
+        Migration(version: 4, name: "blobs", statements: [
             """
             CREATE TABLE steno_blobs (
                 name text PRIMARY KEY,
@@ -102,7 +126,7 @@ extension PostgresJobStore {
         ]),
         // Wakes idle workers on every node: a job that becomes pending (a submit, a retry, a release) notifies the
         // `steno_jobs` channel when its transaction commits, and the nodes LISTENing there claim at once.
-        Migration(version: 4, name: "job notifications", statements: [
+        Migration(version: 5, name: "job notifications", statements: [
             """
             CREATE FUNCTION steno_jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN

@@ -29,7 +29,7 @@ public final class PostgresJobStore: JobStore {
         // nothing, and the job holding the key is read in a new statement (which sees that commit). Should that
         // job be deleted in between, the key is free again and the insert is retried.
         for _ in 0..<3 {
-            if let row = try await one(
+            if let row = try await one(Self.insertingWebhook(of: job,
                 """
                 INSERT INTO steno_jobs (id, state, language, prompt, word_timestamps, created_at, expires_at, run_after,
                                         attempts, max_attempts, progress, audio_path, audio_bytes, idempotency_key,
@@ -40,7 +40,7 @@ public final class PostgresJobStore: JobStore {
                         \(job.tenant))
                 ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                 RETURNING *
-                """)
+                """))
             {
                 return try Self.job(from: row)
             }

@@ -66,6 +66,30 @@ extension SQLiteJobStore {
                 CREATE INDEX job_tenant_state ON job (tenant, state);
                 """)
         }
+        migrator.registerMigration("v4: webhooks") { db in
+            // One callback per job, written in the job's insert transaction and gone with the job's row.
+            // `next_attempt_at` starts at the job's creation: due as soon as the job is terminal.
+            try db.execute(
+                sql: """
+                CREATE TABLE webhook (
+                    job_id TEXT PRIMARY KEY NOT NULL REFERENCES job (id) ON DELETE CASCADE,
+                    url TEXT NOT NULL CHECK (length(url) <= 2048),
+                    header_name TEXT,
+                    header_value TEXT,
+                    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+                    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                    next_attempt_at REAL NOT NULL,
+                    last_attempt_at REAL,
+                    last_status_code INTEGER,
+                    last_error TEXT,
+                    delivered_at REAL,
+                    lease_owner TEXT,
+                    lease_token TEXT,
+                    lease_expires_at REAL
+                );
+                CREATE INDEX webhook_due ON webhook (next_attempt_at) WHERE state = 'pending';
+                """)
+        }
         return migrator
     }
 }

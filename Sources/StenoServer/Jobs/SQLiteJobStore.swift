@@ -6,7 +6,7 @@ import GRDB
 /// GRDB serialises every write of the process on one connection, and each method is one transaction, so a
 /// claim (`UPDATE … WHERE id = (SELECT …) RETURNING *`) is atomic. One server per data directory.
 public final class SQLiteJobStore: JobStore {
-    private let pool: DatabasePool
+    let pool: DatabasePool
 
     public init(path: URL) throws {
         var configuration = Configuration()
@@ -37,6 +37,7 @@ public final class SQLiteJobStore: JobStore {
                     job.expiresAt.timeIntervalSince1970, job.runAfter.timeIntervalSince1970, job.maxAttempts,
                     job.audioPath, job.audioBytes, job.idempotencyKey, job.tenant,
                 ])
+            if db.changesCount == 1, let webhook = job.webhook { try Self.insertWebhook(db, jobID: job.id, webhook, at: job.createdAt) }
             if db.changesCount == 0, let key = job.idempotencyKey,
                let existing = try Row.fetchOne(
                    db, sql: "SELECT * FROM job WHERE tenant = ? AND idempotency_key = ?", arguments: [job.tenant, key]) {

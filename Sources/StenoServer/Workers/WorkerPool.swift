@@ -39,6 +39,8 @@ public final class WorkerPool: Service {
     private let logger: Logger
     private let settings: Settings
     package let wake = WakeSignal()
+    /// Signalled whenever this pool finishes a job (completed or failed): the webhook dispatcher waits on it.
+    package let finished = WakeSignal()
     /// A fresh id per process (the lease owner prefix), so a restarted node never mistakes its predecessor's
     /// leases for its own.
     package let nodeID: String
@@ -195,6 +197,7 @@ public final class WorkerPool: Service {
             if completed {
                 metrics.transcribed(processingSeconds: seconds, audioSeconds: result.duration)
                 metrics.finished(.completed)
+                finished.signal()
                 log.info("transcription completed", metadata: ["seconds": "\(seconds)", "audio_seconds": "\(result.duration)"])
             } else {
                 // Cancelled or taken over meanwhile: the newer state stands, and this result is not wanted.
@@ -223,6 +226,7 @@ public final class WorkerPool: Service {
             if let failure = Self.permanentFailure(error) {
                 if try await persistently(log, { try await self.store.fail(lease, failure: failure, now: self.clock.now()) }) {
                     metrics.finished(.failed)
+                    finished.signal()
                     log.notice("transcription failed", metadata: ["code": "\(failure.code)", "message": "\(failure.message)"])
                 }
             } else if job.attempts >= job.maxAttempts {
@@ -231,6 +235,7 @@ public final class WorkerPool: Service {
                     message: "failed \(job.attempts) times; last error: \(error)")
                 if try await persistently(log, { try await self.store.fail(lease, failure: failure, now: self.clock.now()) }) {
                     metrics.finished(.failed)
+                    finished.signal()
                     log.error("transcription failed for good", metadata: ["error": "\(error)"])
                 }
             } else {
