@@ -13,6 +13,7 @@
 #   benchmarks/throughput.sh
 #   LAYOUTS="sqlite:1x1x2 postgres:1x1x2 postgres:2x1x1" REPEATS=5 COPIES=4 benchmarks/throughput.sh
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 source benchmarks/pg_cluster.sh
 
@@ -50,7 +51,7 @@ case " $LAYOUTS" in *" postgres:"*) pg_start "$work" ;; esac
 
 wait_healthy() { # port
     for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    echo "throughput.sh: node on port $1 did not start; its log:" >&2; cat "$work"/node-*.log >&2; return 1
+    echo "throughput.sh: node on port $1 did not start; its log:" >&2; cat "$work"/node-*.log >&2; exit 1
 }
 
 # run_layout LAYOUT RUN → prints the report line of `steno-queue-bench report`
