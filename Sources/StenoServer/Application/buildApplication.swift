@@ -70,8 +70,10 @@ public func buildApplication(
     let callbacks = try CallbackPolicy(allowlist: configuration.webhookAllow)
     let webhooks = WebhookDispatcher(
         store: store, policy: callbacks,
-        signer: WebhookSigner(secret: try WebhookSigner.secret(configured: configuration.webhookSecret, dataDirectory: configuration.dataDirectory)),
-        clock: clock, metrics: metrics, settings: .init(configuration), wake: workers.finished, logger: logger)
+        signer: WebhookSigner(secret: try WebhookSigner.secret(
+            configured: configuration.webhookSecret, dataDirectory: configuration.dataDirectory,
+            sharedDatabase: configuration.databaseURL != nil)),
+        clock: clock, metrics: metrics, settings: .init(configuration), wake: workers.finished, ready: ready, logger: logger)
     // Every node delivers webhooks (each delivery is claimed under a lease, so one node sends it).
     services.append(webhooks)
     if configuration.role.runsWorkers {
