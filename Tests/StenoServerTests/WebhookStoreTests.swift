@@ -65,8 +65,8 @@ import Testing
         }
     }
 
-    /// A server on PostgreSQL (as `steno serve --database`): refuses to start without a configured secret (each
-    /// node would make its own), and with one delivers a submitted job's webhook, signed with it.
+    /// A server on PostgreSQL (as `steno serve --database`): without a configured secret (each node would make its
+    /// own) it takes no callbacks; with one it delivers a submitted job's webhook, signed with it.
     @Test func distributedModeNeedsASecretAndDelivers() async throws {
         let server = try #require(PostgresTestServer.current)
         try await server.withNamedDatabase { url, _ in
@@ -78,8 +78,17 @@ import Testing
             configuration.webhookPollInterval = 0.02
             configuration.webhookAllow = ["127.0.0.1"]
             configuration.logLevel = .critical
-            #expect(throws: ConfigurationError.self) {
-                try buildApplication(configuration: configuration, transcriber: ScriptedTranscriber())
+            let unsigned = try buildApplication(configuration: configuration, transcriber: ScriptedTranscriber())
+            try await unsigned.app.test(.router) { client in
+                for _ in 0..<200 {
+                    if try await client.execute(uri: "/readyz", method: .get).status == .ok { break }
+                    try await Task.sleep(for: .milliseconds(25))
+                }
+                let refused = try await client.upload(MultipartForm(
+                    file: Data("RIFF-pretend".utf8), fields: ["callback_url": "http://127.0.0.1:9/hook"]))
+                #expect(refused.status == .badRequest)
+                #expect(try client.errorCode(refused) == "webhooks_unavailable")
+                _ = try await client.submit(Data("RIFF-pretend".utf8))
             }
             configuration.webhookSecret = WebhookTesting.secret
             let service = try buildApplication(configuration: configuration, transcriber: ScriptedTranscriber())
