@@ -99,7 +99,8 @@ public final class WorkerPool: Service {
     private var isStopping: Bool { stopping.current }
 
     private func workLoop(worker: String) async {
-        while !isStopping {
+        // A cancelled task (not a graceful stop) ends the loop too: its waits return at once, so it would spin.
+        while !isStopping && !Task.isCancelled {
             do {
                 if let lease = try await store.claim(owner: worker, leaseDuration: settings.leaseDuration, now: clock.now()) {
                     if lease.job.attempts > 1 { metrics.reclaimed() }
