@@ -26,6 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Time between cleaner passes. [STENO_CLEANUP_INTERVAL, default 30s]") var cleanupInterval: String?
     @Option(help: "Free disk space below which /readyz fails. [STENO_MIN_FREE_DISK, default 512M]") var minFreeDisk: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical. [STENO_LOG_LEVEL, default info]") var logLevel: String?
+    @Option(help: "Wall-clock limit of one ffmpeg run. [STENO_DECODER_TIMEOUT, default 5m]") var decoderTimeout: String?
+    @Option(help: "CPU-time limit of one ffmpeg run. [STENO_DECODER_CPU, default: the decoder timeout]") var decoderCpu: String?
+    @Option(help: "Memory (address space) limit of one ffmpeg run, e.g. 1536M. [STENO_DECODER_MEMORY, default 1536M]") var decoderMemory: String?
 
     /// The flags, by the name of the environment variable each one overrides.
     var flags: [String: String?] {
@@ -36,6 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
             "STENO_MAX_AUDIO_SECONDS": maxAudioSeconds, "STENO_MAX_QUEUED_JOBS": maxQueuedJobs,
             "STENO_MAX_ATTEMPTS": maxAttempts, "STENO_LEASE": lease, "STENO_SHUTDOWN_GRACE": shutdownGrace,
             "STENO_CLEANUP_INTERVAL": cleanupInterval, "STENO_MIN_FREE_DISK": minFreeDisk, "STENO_LOG_LEVEL": logLevel,
+            "STENO_DECODER_TIMEOUT": decoderTimeout, "STENO_DECODER_CPU": decoderCpu, "STENO_DECODER_MEMORY": decoderMemory,
         ]
     }
 
@@ -59,9 +63,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger.warning("ignoring unknown setting \(name)")
         }
         logger.info("loading model", metadata: ["model": "\(configuration.modelDirectory.path)"])
-        let transcriber = try WhisperTranscriber(
-            modelDirectory: configuration.modelDirectory, threads: configuration.threads,
-            maxAudioSeconds: configuration.maxAudioSeconds, ffmpegPath: configuration.ffmpegPath)
+        let transcriber = try WhisperTranscriber(configuration: configuration)
         let service = try buildApplication(configuration: configuration, transcriber: transcriber, logger: logger)
         logger.notice("steno listening", metadata: ["address": "\(configuration.host):\(configuration.port)", "data": "\(configuration.dataDirectory.path)"])
         try await service.app.runService()

@@ -13,6 +13,7 @@ extension ServerConfiguration {
         "STENO_RETENTION", "STENO_RETRIEVAL_GRACE", "STENO_MAX_UPLOAD_BYTES", "STENO_MAX_AUDIO_SECONDS",
         "STENO_MAX_QUEUED_JOBS", "STENO_MAX_ATTEMPTS", "STENO_LEASE", "STENO_SHUTDOWN_GRACE",
         "STENO_CLEANUP_INTERVAL", "STENO_MIN_FREE_DISK", "STENO_LOG_LEVEL", "STENO_FFMPEG",
+        "STENO_DECODER_TIMEOUT", "STENO_DECODER_CPU", "STENO_DECODER_MEMORY",
     ]
 
     /// `--data-dir/STENO_DATA_DIR` for `STENO_DATA_DIR`: both ways of giving a setting, for error messages.
@@ -79,6 +80,9 @@ extension ServerConfiguration {
             logLevel = parsed
         }
         if let ffmpeg = settings["STENO_FFMPEG"] { ffmpegPath = ffmpeg }
+        if let timeout = try seconds("STENO_DECODER_TIMEOUT") { decoderTimeout = timeout }
+        if let cpu = try seconds("STENO_DECODER_CPU") { decoderCPUSeconds = Int(cpu.rounded(.up)) }
+        if let memory = try bytes("STENO_DECODER_MEMORY") { decoderMemoryBytes = memory }
 
         guard (1...65535).contains(port) else { throw ConfigurationError(description: "port \(port) is out of range") }
         guard workers >= 1 else { throw ConfigurationError(description: "workers must be at least 1") }
@@ -87,6 +91,10 @@ extension ServerConfiguration {
         guard retention >= 1 else { throw ConfigurationError(description: "retention must be at least 1 s") }
         if maxRetention < retention { maxRetention = retention }
         guard leaseDuration >= 1 else { throw ConfigurationError(description: "lease must be at least 1 s") }
+        guard decoderTimeout > 0 else { throw ConfigurationError(description: "decoder timeout must be more than 0 s") }
+        if let cpu = decoderCPUSeconds, cpu < 1 { throw ConfigurationError(description: "decoder CPU time must be at least 1 s") }
+        // ffmpeg maps about 400 MB of libraries before it reads a byte: less would fail every job.
+        guard decoderMemoryBytes >= 64 << 20 else { throw ConfigurationError(description: "decoder memory must be at least 64M") }
         guard maxUploadBytes >= 1 else { throw ConfigurationError(description: "max upload bytes must be at least 1") }
     }
 }
