@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// Audio uploads and transcription results on the filesystem, under the data directory:
-/// `audio/<job id>`, `results/<job id>.json`, and `tmp/` for files being written. Every file appears under
+/// `audio/<job id>`, `results/<job id>[.<attempt tag>].json`, and `tmp/` for files being written. Every file appears under
 /// its final name by an atomic rename, so a reader never sees half a file; the rows of the job store point at
 /// files by name, and files no row points at (a crash between rename and insert) are orphans the cleaner sweeps.
 public struct BlobStore: Sendable {
@@ -33,8 +33,11 @@ public struct BlobStore: Sendable {
     }
 
     /// Writes a result atomically (temporary file, fsync, rename). Returns the name to store in the job row.
-    package func writeResult(_ data: Data, jobID: UUID) throws -> String {
-        let name = "results/" + jobID.uuidString.lowercased() + ".json"
+    /// `attemptTag` (a lease token) gives each attempt a name of its own, so that a stalled worker whose
+    /// lease was taken over can never replace the file of the worker that completed the job.
+    package func writeResult(_ data: Data, jobID: UUID, attemptTag: String? = nil) throws -> String {
+        let tag = attemptTag.map { "." + $0.prefix(8) } ?? ""
+        let name = "results/" + jobID.uuidString.lowercased() + tag + ".json"
         let temporary = temporaryFile()
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary.path])
@@ -49,7 +52,12 @@ public struct BlobStore: Sendable {
             try? FileManager.default.removeItem(at: temporary)
             throw error
         }
-        try moveAtomically(temporary, to: url(for: name))
+        do {
+            try moveAtomically(temporary, to: url(for: name))
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
         return name
     }
 
