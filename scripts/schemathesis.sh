@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Property-based API test: Schemathesis (PyPI) generates requests from the OpenAPI document the server serves
 # and checks every answer against it. Starts `steno serve` (release build, tiny.en model) on a free port with a
-# temporary data directory, runs a bounded number of examples per operation, stops the server, and fails on any
+# temporary data directory and a fresh API key, runs a bounded number of examples per operation with that key
+# (and checks that operations needing a key refuse requests without one), stops the server, and fails on any
 # failure. Used by `make test-server`; run it alone after `swift build -c release --product steno`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,11 @@ fi
 data="$(mktemp -d)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 log="$data/server.log"
-"$STENO" serve --data-dir "$data/data" --model "$MODEL" --host 127.0.0.1 --port "$port" >"$log" 2>&1 &
+generated="$("$STENO" keys generate schemathesis)"
+key="$(sed -n 's/^key: *//p' <<<"$generated")"
+sed -n 's/^line: *//p' <<<"$generated" >"$data/keys"
+"$STENO" serve --data-dir "$data/data" --model "$MODEL" --host 127.0.0.1 --port "$port" --api-keys-file "$data/keys" \
+    >"$log" 2>&1 &
 server=$!
 cleanup() {
     kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
@@ -37,7 +42,7 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 
-st --no-color run "$base/openapi.yaml" --url "$base" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+st --no-color run "$base/openapi.yaml" --url "$base" --header "Authorization: Bearer $key" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,ignored_auth \
     --max-examples "$EXAMPLES" --seed "$SEED" --request-timeout 30 \
     || { echo "schemathesis.sh: failures above; server log: $log" >&2; tail -50 "$log" >&2; exit 1; }

@@ -28,7 +28,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if let prompt { fields["prompt"] = prompt }
         if wordTimestamps { fields["word_timestamps"] = "true" }
         if let deleteAfter { fields["delete_after_seconds"] = String(deleteAfter) }
-        let api = StenoClient(base: try client.baseURL)
+        let api = try client.api
         let created = try await api.submit(file: url, fields: fields)
         guard wait else {
             print(created.jobId)
@@ -94,7 +94,7 @@ struct StatusCommand: AsyncParsableCommand {
     @Argument(help: "Job id.") var id: String
 
     func run() async throws {
-        let (data, _) = try await StenoClient(base: try client.baseURL).send("GET", "transcribe/\(id)")
+        let (data, _) = try await client.api.send("GET", "transcribe/\(id)")
         FileHandle.standardOutput.write(data)
         print()
     }
@@ -112,7 +112,7 @@ struct ResultCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        FileHandle.standardOutput.write(try await StenoClient(base: try client.baseURL).result(id, format: format))
+        FileHandle.standardOutput.write(try await client.api.result(id, format: format))
     }
 }
 
@@ -124,7 +124,7 @@ struct DeleteCommand: AsyncParsableCommand {
     @Argument(help: "Job id.") var id: String
 
     func run() async throws {
-        _ = try await StenoClient(base: try client.baseURL).send("DELETE", "transcribe/\(id)")
+        _ = try await client.api.send("DELETE", "transcribe/\(id)")
         print("deleted \(id)")
     }
 }
@@ -141,7 +141,7 @@ struct ListCommand: AsyncParsableCommand {
         var query = [URLQueryItem(name: "limit", value: String(limit))]
         if let status { query.append(URLQueryItem(name: "status", value: status)) }
         if let cursor { query.append(URLQueryItem(name: "cursor", value: cursor)) }
-        let (data, _) = try await StenoClient(base: try client.baseURL).send("GET", "transcribe", query: query)
+        let (data, _) = try await client.api.send("GET", "transcribe", query: query)
         let page = try StenoClient.decoder.decode(Components.Schemas.JobList.self, from: data)
         for job in page.jobs {
             let created = ISO8601DateFormatter().string(from: job.createdAt)

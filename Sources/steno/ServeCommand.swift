@@ -29,6 +29,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Wall-clock limit of one ffmpeg run. [STENO_DECODER_TIMEOUT, default 5m]") var decoderTimeout: String?
     @Option(help: "CPU-time limit of one ffmpeg run. [STENO_DECODER_CPU, default: the decoder timeout]") var decoderCpu: String?
     @Option(help: "Memory (address space) limit of one ffmpeg run, e.g. 1536M. [STENO_DECODER_MEMORY, default 1536M]") var decoderMemory: String?
+    @Option(help: "File of API keys, one 'tenant key' or 'tenant sha256:<hex>' per line. [STENO_API_KEYS_FILE; also STENO_API_KEYS=tenant=key,...; none = open mode]") var apiKeysFile: String?
+    @Flag(help: "Allow a non-loopback --host without API keys. [STENO_OPEN=true]") var open = false
+    @Option(help: "Pending plus processing jobs per API key; 0 = no limit. [STENO_MAX_JOBS_PER_KEY, default 0]") var maxJobsPerKey: String?
+    @Option(help: "Requests per API key, e.g. 20/s or 600/m; off = no limit. [STENO_RATE_LIMIT, default off]") var rateLimit: String?
+    @Option(help: "Close connections silent this long (slow headers, stalled bodies, idle keep-alive). [STENO_IDLE_TIMEOUT, default 60s]") var idleTimeout: String?
+    @Option(help: "Cut off an upload whose body stops this long. [STENO_UPLOAD_STALL_TIMEOUT, default 30s]") var uploadStallTimeout: String?
+    @Option(help: "Webhook signing secret (prefer the variable: flags show in ps). [STENO_WEBHOOK_SECRET, default: random, kept in <data-dir>/webhook-secret]") var webhookSecret: String?
+    @Option(help: "Private hosts and CIDR blocks callbacks may reach, comma-separated. [STENO_WEBHOOK_ALLOW, default none]") var webhookAllow: String?
+    @Option(help: "Deadline of one webhook attempt. [STENO_WEBHOOK_TIMEOUT, default 10s]") var webhookTimeout: String?
+    @Option(help: "Attempts per webhook. [STENO_WEBHOOK_MAX_ATTEMPTS, default 8]") var webhookMaxAttempts: String?
+    @Option(help: "First webhook retry delay, doubling. [STENO_WEBHOOK_BACKOFF, default 5s]") var webhookBackoff: String?
+    @Option(help: "Base URL clients reach this server at, for webhooks' result_url. [STENO_PUBLIC_URL, default: relative]") var publicURL: String?
 
     /// The flags, by the name of the environment variable each one overrides.
     var flags: [String: String?] {
@@ -40,6 +52,10 @@ struct ServeCommand: AsyncParsableCommand {
             "STENO_MAX_ATTEMPTS": maxAttempts, "STENO_LEASE": lease, "STENO_SHUTDOWN_GRACE": shutdownGrace,
             "STENO_CLEANUP_INTERVAL": cleanupInterval, "STENO_MIN_FREE_DISK": minFreeDisk, "STENO_LOG_LEVEL": logLevel,
             "STENO_DECODER_TIMEOUT": decoderTimeout, "STENO_DECODER_CPU": decoderCpu, "STENO_DECODER_MEMORY": decoderMemory,
+            "STENO_API_KEYS_FILE": apiKeysFile, "STENO_OPEN": open ? "true" : nil, "STENO_MAX_JOBS_PER_KEY": maxJobsPerKey,
+            "STENO_RATE_LIMIT": rateLimit, "STENO_IDLE_TIMEOUT": idleTimeout, "STENO_UPLOAD_STALL_TIMEOUT": uploadStallTimeout,
+            "STENO_WEBHOOK_SECRET": webhookSecret, "STENO_WEBHOOK_ALLOW": webhookAllow, "STENO_WEBHOOK_TIMEOUT": webhookTimeout,
+            "STENO_WEBHOOK_MAX_ATTEMPTS": webhookMaxAttempts, "STENO_WEBHOOK_BACKOFF": webhookBackoff, "STENO_PUBLIC_URL": publicURL,
         ]
     }
 
@@ -49,6 +65,8 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration: ServerConfiguration
         do {
             configuration = try ServerConfiguration(settings: settings)
+            // Before the model loads: a refused exposure should not take seconds to say so.
+            try configuration.checkExposure()
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }

@@ -19,6 +19,18 @@ struct ClientOptions: ParsableArguments {
             return url
         }
     }
+
+    @Option(help: "API key, sent as 'Authorization: Bearer <key>'. [STENO_API_KEY]")
+    var apiKey: String?
+
+    /// The key from the flag or the environment; nil when neither gives one.
+    var resolvedAPIKey: String? {
+        apiKey ?? ProcessInfo.processInfo.environment["STENO_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    var api: StenoClient {
+        get throws { StenoClient(base: try baseURL, apiKey: resolvedAPIKey) }
+    }
 }
 
 /// A failure the server reported, printed as its code and message.
@@ -32,6 +44,7 @@ struct ServerFailure: Error, CustomStringConvertible {
 /// A small HTTP client for the API, on URLSession.
 struct StenoClient {
     let base: URL
+    var apiKey: String?
     let session = URLSession(configuration: .ephemeral)
 
     static let decoder: JSONDecoder = {
@@ -55,6 +68,7 @@ struct StenoClient {
         request.httpMethod = method
         request.timeoutInterval = 3600
         if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
+        if let apiKey { request.setValue("Bearer \(apiKey)", forHTTPHeaderField: "Authorization") }
         let (data, response): (Data, URLResponse)
         do {
             if let body {

@@ -239,13 +239,13 @@ enum JobStoreContract {
         var jobs: [Job] = []
         for index in 0..<5 { jobs.append(try await newJob(store, at: t0.addingTimeInterval(Double(index)))) }
         _ = try await store.claim(owner: "a", leaseDuration: 60, now: t0.addingTimeInterval(10))
-        let page1 = try await store.list(state: nil, before: nil, limit: 2)
+        let page1 = try await store.list(tenant: Tenant.anonymous, state: nil, before: nil, limit: 2)
         #expect(page1.map(\.id) == [jobs[4].id, jobs[3].id])
-        let page2 = try await store.list(state: nil, before: page1.last!.sequence, limit: 2)
+        let page2 = try await store.list(tenant: Tenant.anonymous, state: nil, before: page1.last!.sequence, limit: 2)
         #expect(page2.map(\.id) == [jobs[2].id, jobs[1].id])
-        let page3 = try await store.list(state: nil, before: page2.last!.sequence, limit: 2)
+        let page3 = try await store.list(tenant: Tenant.anonymous, state: nil, before: page2.last!.sequence, limit: 2)
         #expect(page3.map(\.id) == [jobs[0].id])
-        #expect(try await store.list(state: .processing, before: nil, limit: 10).map(\.id) == [jobs[0].id])
+        #expect(try await store.list(tenant: Tenant.anonymous, state: .processing, before: nil, limit: 10).map(\.id) == [jobs[0].id])
         #expect(try await store.count(state: .pending) == 4)
         #expect(await store.checkWritable())
     }
@@ -262,7 +262,7 @@ enum JobStoreContract {
         let first = try await store.insert(keyed("upload-42"))
         let retry = try await store.insert(keyed("upload-42"))
         #expect(retry.id == first.id)
-        #expect(try await store.job(idempotencyKey: "upload-42")?.id == first.id)
+        #expect(try await store.job(idempotencyKey: "upload-42", tenant: Tenant.anonymous)?.id == first.id)
         #expect(try await store.insert(keyed("upload-43")).id != first.id)
         // Jobs without a key never collide.
         let a = try await store.insert(keyed(nil))
@@ -274,6 +274,51 @@ enum JobStoreContract {
         _ = try await store.fail(lease, failure: JobFailure(code: "x", message: "y"), now: t0)
         try await store.delete(id: first.id)
         #expect(try await store.insert(keyed("upload-42")).id != first.id)
+    }
+
+    /// Jobs belong to their tenant: lookups, listings, idempotency keys and active counts never cross tenants;
+    /// the queue and the worker-facing calls stay shared.
+    static func tenantsAreScoped(_ make: Factory) async throws {
+        let store = try await make()
+        func job(_ tenant: String, key: String? = nil, at offset: TimeInterval) -> Job {
+            var job = Job(
+                id: UUID(), options: JobOptions(), createdAt: t0.addingTimeInterval(offset),
+                expiresAt: t0.addingTimeInterval(3600), maxAttempts: 1, audioPath: "audio/\(UUID())", audioBytes: 1)
+            job.tenant = tenant
+            job.idempotencyKey = key
+            return job
+        }
+        let a1 = try await store.insert(job("alice", key: "same-key", at: 0))
+        let b1 = try await store.insert(job("bob", key: "same-key", at: 1))
+        let a2 = try await store.insert(job("alice", at: 2))
+        // One key, two tenants: two jobs, each found only by its own tenant.
+        #expect(a1.id != b1.id)
+        #expect(a1.tenant == "alice" && b1.tenant == "bob")
+        #expect(try await store.job(idempotencyKey: "same-key", tenant: "alice")?.id == a1.id)
+        #expect(try await store.job(idempotencyKey: "same-key", tenant: "bob")?.id == b1.id)
+        #expect(try await store.job(idempotencyKey: "same-key", tenant: "carol") == nil)
+        #expect(try await store.insert(job("bob", key: "same-key", at: 3)).id == b1.id)
+
+        #expect(try await store.job(id: a1.id, tenant: "alice")?.id == a1.id)
+        #expect(try await store.job(id: a1.id, tenant: "bob") == nil)
+        #expect(try await store.job(id: a1.id, tenant: Tenant.anonymous) == nil)
+        #expect(try await store.list(tenant: "alice", state: nil, before: nil, limit: 10).map(\.id) == [a2.id, a1.id])
+        #expect(try await store.list(tenant: "bob", state: nil, before: nil, limit: 10).map(\.id) == [b1.id])
+        #expect(try await store.list(tenant: Tenant.anonymous, state: nil, before: nil, limit: 10).isEmpty)
+        #expect(try await store.list(tenant: "alice", state: .pending, before: a2.sequence, limit: 10).map(\.id) == [a1.id])
+
+        // Workers take jobs of every tenant, in arrival order; the active count follows per tenant.
+        #expect(try await store.activeJobs(tenant: "alice") == 2)
+        let lease = try #require(try await store.claim(owner: "w", leaseDuration: 60, now: t0.addingTimeInterval(10)))
+        #expect(lease.job.id == a1.id)
+        #expect(try await store.activeJobs(tenant: "alice") == 2)
+        #expect(try await store.complete(lease, resultPath: "results/r.json", duration: 1, language: "en", now: t0.addingTimeInterval(11)))
+        #expect(try await store.activeJobs(tenant: "alice") == 1)
+        #expect(try await store.activeJobs(tenant: "bob") == 1)
+        #expect(try await store.activeJobs(tenant: "carol") == 0)
+        #expect(try await store.count(state: .pending) == 2)
+        #expect(try await store.queuePosition(id: b1.id) == 1)
+        #expect(try await store.queuePosition(id: a2.id) == 2)
     }
 
     /// Every check, for a store implementation to run in one call.
@@ -292,5 +337,6 @@ enum JobStoreContract {
         ("clientDeletionLeavesATombstone", clientDeletionLeavesATombstone),
         ("listsNewestFirstWithCursor", listsNewestFirstWithCursor),
         ("idempotencyKeysBindOneJob", idempotencyKeysBindOneJob),
+        ("tenantsAreScoped", tenantsAreScoped),
     ]
 }

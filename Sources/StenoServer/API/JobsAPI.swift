@@ -13,6 +13,10 @@ struct JobsAPI: APIProtocol {
     let retrievalGrace: TimeInterval
     let minFreeDiskBytes: Int64
     let logger: Logger
+    /// Webhook deliveries, shown in a job's status.
+    var webhooks: (any WebhookStore)? = nil
+    /// Signalled when a cancellation finishes a job, so its webhook goes at once.
+    var jobFinished: WakeSignal? = nil
 
     // MARK: GET /transcribe/{job_id}
 
@@ -21,9 +25,9 @@ struct JobsAPI: APIProtocol {
             return .badRequest(.init(body: .json(Self.error(.invalidJobID(input.path.jobId)))))
         }
         let now = clock.now()
-        // A finished job past its deadline is gone even before the cleaner's next pass; an unfinished one is
-        // kept until it finishes.
-        guard var job = try await store.job(id: id), job.expiresAt > now || !job.state.isTerminal else {
+        // Another tenant's job does not exist for this one. A finished job past its deadline is gone even before
+        // the cleaner's next pass; an unfinished one is kept until it finishes.
+        guard var job = try await store.job(id: id, tenant: Tenant.current), job.expiresAt > now || !job.state.isTerminal else {
             return .notFound(.init(body: .json(Self.error(.jobNotFound(input.path.jobId)))))
         }
         if let gone = Self.gone(job) { return .gone(.init(body: .json(gone))) }
@@ -36,7 +40,7 @@ struct JobsAPI: APIProtocol {
                     message: "the job is \(job.state.rawValue); the \(format.rawValue) transcript exists once it is completed")))))
             }
             let position = job.state == .pending ? try await store.queuePosition(id: id) : nil
-            return .ok(.init(body: .json(JobPresenter.status(job, queuePosition: position, result: nil))))
+            return .ok(.init(body: .json(try await withWebhook(JobPresenter.status(job, queuePosition: position, result: nil)))))
         }
 
         // Completed: read the result, then record the retrieval (the answer is built before any deletion).
@@ -54,7 +58,7 @@ struct JobsAPI: APIProtocol {
         }
         switch format {
         case .json:
-            return .ok(.init(body: .json(JobPresenter.status(job, queuePosition: nil, result: result))))
+            return .ok(.init(body: .json(try await withWebhook(JobPresenter.status(job, queuePosition: nil, result: result)))))
         case .text:
             return .ok(.init(body: .plainText(HTTPBody(result.rendered(as: .text)))))
         case .srt:
@@ -71,13 +75,14 @@ struct JobsAPI: APIProtocol {
             return .badRequest(.init(body: .json(Self.error(.invalidJobID(input.path.jobId)))))
         }
         let now = clock.now()
-        guard let job = try await store.job(id: id), job.expiresAt > now || !job.state.isTerminal else {
+        guard let job = try await store.job(id: id, tenant: Tenant.current), job.expiresAt > now || !job.state.isTerminal else {
             return .notFound(.init(body: .json(Self.error(.jobNotFound(input.path.jobId)))))
         }
         if !job.state.isTerminal {
             // Cancel: the job stays visible as `cancelled`; its audio goes now.
             if let cancelled = try await store.cancel(id: id, now: now), cancelled.state == .cancelled {
                 metrics.finished(.cancelled)
+                jobFinished?.signal()
                 logger.info("job cancelled", metadata: ["job_id": "\(input.path.jobId)", "was": "\(job.state.rawValue)"])
             }
             for name in try await store.purgeFiles(id: id, now: now) { blobs.remove(name) }
@@ -105,7 +110,7 @@ struct JobsAPI: APIProtocol {
             before = sequence
         }
         let state = input.query.status.flatMap { JobState(rawValue: $0.rawValue) }
-        let page = try await store.list(state: state, before: before, limit: limit + 1)
+        let page = try await store.list(tenant: Tenant.current, state: state, before: before, limit: limit + 1)
         var jobs: [Components.Schemas.JobStatus] = []
         for job in page.prefix(limit) {
             let position = job.state == .pending ? try await store.queuePosition(id: job.id) : nil

@@ -23,12 +23,21 @@ struct UploadController: Sendable {
     let retention: TimeInterval
     let maxRetention: TimeInterval
     let maxAttempts: Int
+    /// Per-tenant bound on pending and processing jobs; nil for none.
+    let jobLimiter: TenantJobLimiter?
+    /// An upload that sends nothing for this long is cut off (its file removed); slow clients cannot hold a
+    /// connection and a temporary file forever.
+    let stallTimeout: TimeInterval
+    let logger: Logger
+    /// Which callback URLs are accepted (SSRF checks and the allowlist).
+    var callbacks = CallbackPolicy()
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.post("/transcribe") { request, _ in try await self.create(request) }
     }
 
     func create(_ request: Request) async throws -> Response {
+        let tenant = Tenant.current
         guard let boundary = Self.boundary(of: request.headers[.contentType]) else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type",
                            message: "send the recording as multipart/form-data with a 'file' field")
@@ -38,13 +47,24 @@ struct UploadController: Sendable {
         }
         // A retried upload with a known key gets the job its first attempt created, without storing the file again.
         let idempotencyKey = try Self.idempotencyKey(request)
-        if let idempotencyKey, let existing = try await store.job(idempotencyKey: idempotencyKey) {
+        if let idempotencyKey, let existing = try await store.job(idempotencyKey: idempotencyKey, tenant: tenant) {
             return try Self.created(existing)
         }
         if try await store.count(state: .pending) >= maxQueuedJobs {
             throw APIError(.serviceUnavailable, code: "queue_full",
                            message: "\(maxQueuedJobs) jobs are waiting already; retry later",
                            headers: [.retryAfter: "30"])
+        }
+        // The tenant's place is held from before the body is read until its job is recorded.
+        var reserved = false
+        defer { if reserved { jobLimiter?.release(tenant: tenant) } }
+        if let jobLimiter {
+            reserved = try await jobLimiter.reserve(tenant: tenant, store: store)
+            guard reserved else {
+                throw APIError(.tooManyRequests, code: "too_many_jobs",
+                               message: "this API key has \(jobLimiter.maxJobs) jobs pending or processing, its limit; retry once one finishes",
+                               headers: [.retryAfter: "10"])
+            }
         }
 
         let temporary = blobs.temporaryFile()
@@ -64,6 +84,7 @@ struct UploadController: Sendable {
         }
         let options = try jobOptions(form.fields)
         let lifetime = try deleteAfter(form.fields["delete_after_seconds"])
+        let callback = try await webhook(form.fields)
 
         let id = UUID()
         let now = clock.now()
@@ -73,6 +94,8 @@ struct UploadController: Sendable {
             id: id, options: options, createdAt: now, expiresAt: now.addingTimeInterval(lifetime),
             maxAttempts: maxAttempts, audioPath: audioPath, audioBytes: form.fileBytes)
         record.idempotencyKey = idempotencyKey
+        record.webhook = callback
+        record.tenant = tenant
         let job: Job
         do {
             job = try await store.insert(record)
@@ -120,7 +143,36 @@ struct UploadController: Sendable {
         APIError(.contentTooLarge, code: "upload_too_large", message: "the upload exceeds the limit of \(maxUploadBytes) bytes")
     }
 
+    /// Reads the body into the form and the file, racing a watchdog: when no bytes come for `stallTimeout`,
+    /// the read is cancelled (which ends the connection's request stream) and the upload fails `408`.
     private func receive(_ request: Request, boundary: String, into file: URL) async throws -> ReceivedForm {
+        let lastProgress = Locked(ContinuousClock.now)
+        let stallTimeout = Duration.milliseconds(Int64(self.stallTimeout * 1000))
+        return try await withThrowingTaskGroup(of: ReceivedForm?.self) { group in
+            group.addTask { try await self.read(request, boundary: boundary, into: file, progress: lastProgress) }
+            group.addTask {
+                while true {
+                    let deadline = lastProgress.current + stallTimeout
+                    if deadline <= .now { throw UploadStalled() }
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                }
+            }
+            defer { group.cancelAll() }
+            do {
+                guard let form = try await group.next() ?? nil else { throw CancellationError() }
+                return form
+            } catch is UploadStalled {
+                logger.warning("upload stalled; cut off", metadata: ["seconds": "\(self.stallTimeout)"])
+                throw APIError(.requestTimeout, code: "upload_stalled",
+                               message: "no data came for \(Int(self.stallTimeout)) s; the upload was cut off",
+                               headers: [.connection: "close"])
+            }
+        }
+    }
+
+    private struct UploadStalled: Error {}
+
+    private func read(_ request: Request, boundary: String, into file: URL, progress: Locked<ContinuousClock.Instant>) async throws -> ReceivedForm {
         let descriptor = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         defer { close(descriptor) }
@@ -133,6 +185,7 @@ struct UploadController: Sendable {
 
         var received: Int64 = 0
         for try await chunk in request.body {
+            progress.withLock { $0 = .now }
             received += Int64(chunk.readableBytes)
             if received > maxUploadBytes + Self.formOverhead { throw tooLarge() }
             do {
@@ -143,6 +196,7 @@ struct UploadController: Sendable {
             if let failure = form.failure { throw failure }
             if form.fileBytes > maxUploadBytes { throw tooLarge() }
         }
+        try Task.checkCancellation()
         return form
     }
 
@@ -191,8 +245,8 @@ struct UploadController: Sendable {
     }
 }
 
-/// What the parser has seen so far. Used by one request's task only.
-private final class ReceivedForm {
+/// What the parser has seen so far. Filled by one task, then handed to the request's task when that one ends.
+private final class ReceivedForm: @unchecked Sendable {
     var fields: [String: String] = [:]
     var sawFile = false
     var fileComplete = false

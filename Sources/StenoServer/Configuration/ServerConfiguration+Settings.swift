@@ -14,7 +14,9 @@ extension ServerConfiguration {
         "STENO_MAX_QUEUED_JOBS", "STENO_MAX_ATTEMPTS", "STENO_LEASE", "STENO_SHUTDOWN_GRACE",
         "STENO_CLEANUP_INTERVAL", "STENO_MIN_FREE_DISK", "STENO_LOG_LEVEL", "STENO_FFMPEG",
         "STENO_DECODER_TIMEOUT", "STENO_DECODER_CPU", "STENO_DECODER_MEMORY",
-    ]
+        "STENO_WEBHOOK_SECRET", "STENO_WEBHOOK_ALLOW", "STENO_WEBHOOK_TIMEOUT", "STENO_WEBHOOK_MAX_ATTEMPTS",
+        "STENO_WEBHOOK_BACKOFF", "STENO_PUBLIC_URL",
+    ] + accessVariables
 
     /// `--data-dir/STENO_DATA_DIR` for `STENO_DATA_DIR`: both ways of giving a setting, for error messages.
     static func describe(_ variable: String) -> String {
@@ -22,8 +24,9 @@ extension ServerConfiguration {
     }
 
     /// `STENO_*` names that are no setting of the server (a typo, most likely), for a warning at start-up.
+    /// `STENO_URL` and `STENO_API_KEY` belong to the client commands.
     public static func unknownVariables(in settings: [String: String]) -> [String] {
-        settings.keys.filter { $0.hasPrefix("STENO_") && !variables.contains($0) && $0 != "STENO_URL" }.sorted()
+        settings.keys.filter { $0.hasPrefix("STENO_") && !variables.contains($0) && !["STENO_URL", "STENO_API_KEY"].contains($0) }.sorted()
     }
 
     /// The defaults, overridden by `settings` (variable name → text, as in the environment). Durations take
@@ -83,6 +86,8 @@ extension ServerConfiguration {
         if let timeout = try seconds("STENO_DECODER_TIMEOUT") { decoderTimeout = timeout }
         if let cpu = try seconds("STENO_DECODER_CPU") { decoderCPUSeconds = Int(cpu.rounded(.up)) }
         if let memory = try bytes("STENO_DECODER_MEMORY") { decoderMemoryBytes = memory }
+        try readAccessSettings(settings)
+        try readWebhookSettings(settings, seconds: seconds, integer: integer)
 
         guard (1...65535).contains(port) else { throw ConfigurationError(description: "port \(port) is out of range") }
         guard workers >= 1 else { throw ConfigurationError(description: "workers must be at least 1") }

@@ -46,6 +46,33 @@ public struct ServerConfiguration: Sendable {
     /// Address-space limit of one ffmpeg/ffprobe run; past it `decoder_limit_exceeded`.
     public var decoderMemoryBytes: Int64 = 1536 << 20
     public var logLevel: Logger.Level = .info
+    /// API keys by tenant; none means open mode (one anonymous tenant, loopback only unless `allowOpen`).
+    public var apiKeys = APIKeyRing()
+    /// Run without keys on a non-loopback address (`--open`).
+    public var allowOpen = false
+    /// Per-tenant bound on pending plus processing jobs (`429 too_many_jobs`); nil for none.
+    public var maxJobsPerKey: Int?
+    /// Per-tenant request rate (`429 rate_limited`); nil for none.
+    public var rateLimit: RateLimit?
+    /// A connection that sends nothing for this long is closed: a request head that never completes, a body
+    /// that stops, or an idle keep-alive connection.
+    public var idleTimeout: TimeInterval = 60
+    /// An upload body that stops for this long fails `408 upload_stalled` and its file is removed.
+    public var uploadStallTimeout: TimeInterval = 30
+    /// Webhook signing secret; unset, a single node keeps a random one in `<data>/webhook-secret`.
+    public var webhookSecret: String?
+    /// Host names and address blocks that callbacks may reach although private (loopback, RFC 1918, …).
+    public var webhookAllow: [String] = []
+    /// Deadline of one webhook attempt.
+    public var webhookTimeout: TimeInterval = 10
+    /// Attempts per webhook before it is given up.
+    public var webhookMaxAttempts = 8
+    /// First webhook retry delay; doubles with each attempt, with jitter.
+    public var webhookBackoff: TimeInterval = 5
+    /// How often the webhook dispatcher looks for due deliveries when no job finishing here wakes it.
+    public var webhookPollInterval: TimeInterval = 1
+    /// The base URL clients reach this server at (for `result_url` in webhooks); relative URLs when unset.
+    public var publicURL: String?
 
     public init() {}
 

@@ -42,6 +42,26 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/TranscribeRequest/delete_after_seconds`.
             package var deleteAfterSeconds: Swift.Int?
+            /// An http(s) URL that Steno POSTs a signed JSON summary to once the job is completed, failed or cancelled
+            /// (see the README's "Webhooks": payload, `Steno-Signature` header, retries). Refused with `400
+            /// invalid_callback_url` when it carries credentials or its host resolves to a loopback, private, link-local,
+            /// carrier-grade NAT, unspecified, multicast or reserved address, unless the server's webhook allowlist
+            /// permits it; the address is checked again before every attempt. Redirects are not followed.
+            ///
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/callback_url`.
+            package var callbackUrl: Swift.String?
+            /// Name of one extra header sent with every callback (for example `Authorization`); needs
+            /// `callback_header_value` and `callback_url`. Framing headers, `Content-Type`, `User-Agent` and
+            /// `Steno-*` are refused (`invalid_callback_header`).
+            ///
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/callback_header_name`.
+            package var callbackHeaderName: Swift.String?
+            /// Value of the header named by `callback_header_name`. Stored with the job, never shown by the API.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/callback_header_value`.
+            package var callbackHeaderValue: Swift.String?
             /// Creates a new `TranscribeRequest`.
             ///
             /// - Parameters:
@@ -50,18 +70,27 @@ extension Components {
             ///   - prompt: Text that conditions the first window (names, jargon, style).
             ///   - wordTimestamps: Add words with their times and probabilities to each segment.
             ///   - deleteAfterSeconds: Deadline of this job, in seconds after its creation (default the server's retention).
+            ///   - callbackUrl: An http(s) URL that Steno POSTs a signed JSON summary to once the job is completed, failed or cancelled
+            ///   - callbackHeaderName: Name of one extra header sent with every callback (for example `Authorization`); needs
+            ///   - callbackHeaderValue: Value of the header named by `callback_header_name`. Stored with the job, never shown by the API.
             package init(
                 file: Swift.String,
                 language: Swift.String? = nil,
                 prompt: Swift.String? = nil,
                 wordTimestamps: Swift.Bool? = nil,
-                deleteAfterSeconds: Swift.Int? = nil
+                deleteAfterSeconds: Swift.Int? = nil,
+                callbackUrl: Swift.String? = nil,
+                callbackHeaderName: Swift.String? = nil,
+                callbackHeaderValue: Swift.String? = nil
             ) {
                 self.file = file
                 self.language = language
                 self.prompt = prompt
                 self.wordTimestamps = wordTimestamps
                 self.deleteAfterSeconds = deleteAfterSeconds
+                self.callbackUrl = callbackUrl
+                self.callbackHeaderName = callbackHeaderName
+                self.callbackHeaderValue = callbackHeaderValue
             }
             package enum CodingKeys: String, CodingKey {
                 case file
@@ -69,6 +98,9 @@ extension Components {
                 case prompt
                 case wordTimestamps = "word_timestamps"
                 case deleteAfterSeconds = "delete_after_seconds"
+                case callbackUrl = "callback_url"
+                case callbackHeaderName = "callback_header_name"
+                case callbackHeaderValue = "callback_header_value"
             }
         }
         /// - Remark: Generated from `#/components/schemas/JobState`.
@@ -188,6 +220,8 @@ extension Components {
             package var error: Components.Schemas.ErrorDetail?
             /// - Remark: Generated from `#/components/schemas/JobStatus/result`.
             package var result: Components.Schemas.JobResult?
+            /// - Remark: Generated from `#/components/schemas/JobStatus/webhook`.
+            package var webhook: Components.Schemas.WebhookStatus?
             /// Creates a new `JobStatus`.
             ///
             /// - Parameters:
@@ -205,6 +239,7 @@ extension Components {
             ///   - audioBytes: Size of the uploaded file.
             ///   - error:
             ///   - result:
+            ///   - webhook:
             package init(
                 jobId: Swift.String,
                 status: Components.Schemas.JobState,
@@ -219,7 +254,8 @@ extension Components {
                 options: Components.Schemas.JobOptions,
                 audioBytes: Swift.Int? = nil,
                 error: Components.Schemas.ErrorDetail? = nil,
-                result: Components.Schemas.JobResult? = nil
+                result: Components.Schemas.JobResult? = nil,
+                webhook: Components.Schemas.WebhookStatus? = nil
             ) {
                 self.jobId = jobId
                 self.status = status
@@ -235,6 +271,7 @@ extension Components {
                 self.audioBytes = audioBytes
                 self.error = error
                 self.result = result
+                self.webhook = webhook
             }
             package enum CodingKeys: String, CodingKey {
                 case jobId = "job_id"
@@ -251,6 +288,84 @@ extension Components {
                 case audioBytes = "audio_bytes"
                 case error
                 case result
+                case webhook
+            }
+        }
+        /// The job's callback and its delivery so far (only on jobs submitted with a `callback_url`, and only in
+        /// `GET /transcribe/{job_id}`). `pending` until the job is finished and the receiver answered 2xx
+        /// (`delivered`), or until Steno gave up (`failed`: a 3xx or a 4xx other than 408/429, a refused address, or
+        /// every attempt used).
+        ///
+        ///
+        /// - Remark: Generated from `#/components/schemas/WebhookStatus`.
+        package struct WebhookStatus: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WebhookStatus/url`.
+            package var url: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WebhookStatus/status`.
+            @frozen package enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case pending = "pending"
+                case delivered = "delivered"
+                case failed = "failed"
+            }
+            /// - Remark: Generated from `#/components/schemas/WebhookStatus/status`.
+            package var status: Components.Schemas.WebhookStatus.StatusPayload
+            /// - Remark: Generated from `#/components/schemas/WebhookStatus/attempts`.
+            package var attempts: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/WebhookStatus/last_attempt_at`.
+            package var lastAttemptAt: Foundation.Date?
+            /// HTTP status of the last answer; absent when the last attempt got none.
+            ///
+            /// - Remark: Generated from `#/components/schemas/WebhookStatus/last_status_code`.
+            package var lastStatusCode: Swift.Int?
+            /// Why the last attempt did not deliver.
+            ///
+            /// - Remark: Generated from `#/components/schemas/WebhookStatus/last_error`.
+            package var lastError: Swift.String?
+            /// When a pending delivery is attempted next (at the earliest once the job is finished).
+            ///
+            /// - Remark: Generated from `#/components/schemas/WebhookStatus/next_attempt_at`.
+            package var nextAttemptAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/WebhookStatus/delivered_at`.
+            package var deliveredAt: Foundation.Date?
+            /// Creates a new `WebhookStatus`.
+            ///
+            /// - Parameters:
+            ///   - url:
+            ///   - status:
+            ///   - attempts:
+            ///   - lastAttemptAt:
+            ///   - lastStatusCode: HTTP status of the last answer; absent when the last attempt got none.
+            ///   - lastError: Why the last attempt did not deliver.
+            ///   - nextAttemptAt: When a pending delivery is attempted next (at the earliest once the job is finished).
+            ///   - deliveredAt:
+            package init(
+                url: Swift.String,
+                status: Components.Schemas.WebhookStatus.StatusPayload,
+                attempts: Swift.Int,
+                lastAttemptAt: Foundation.Date? = nil,
+                lastStatusCode: Swift.Int? = nil,
+                lastError: Swift.String? = nil,
+                nextAttemptAt: Foundation.Date? = nil,
+                deliveredAt: Foundation.Date? = nil
+            ) {
+                self.url = url
+                self.status = status
+                self.attempts = attempts
+                self.lastAttemptAt = lastAttemptAt
+                self.lastStatusCode = lastStatusCode
+                self.lastError = lastError
+                self.nextAttemptAt = nextAttemptAt
+                self.deliveredAt = deliveredAt
+            }
+            package enum CodingKeys: String, CodingKey {
+                case url
+                case status
+                case attempts
+                case lastAttemptAt = "last_attempt_at"
+                case lastStatusCode = "last_status_code"
+                case lastError = "last_error"
+                case nextAttemptAt = "next_attempt_at"
+                case deliveredAt = "delivered_at"
             }
         }
         /// - Remark: Generated from `#/components/schemas/JobResult`.

@@ -130,7 +130,7 @@ package enum Operations {
                     }
                 }
             }
-            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`.
+            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`.
             ///
             /// - Remark: Generated from `#/paths//transcribe/get(listJobs)/responses/400`.
             ///
@@ -148,6 +148,52 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// No API key, or not a valid one (`unauthorized`).
+            ///
+            /// - Remark: Generated from `#/paths//transcribe/get(listJobs)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            package var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Too many requests from this API key (`rate_limited`); retry after `Retry-After` seconds.
+            ///
+            /// - Remark: Generated from `#/paths//transcribe/get(listJobs)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            package var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
                             response: self
                         )
                     }
@@ -365,7 +411,7 @@ package enum Operations {
                     }
                 }
             }
-            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`.
+            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`.
             ///
             /// - Remark: Generated from `#/paths//transcribe/{job_id}/get(getJob)/responses/400`.
             ///
@@ -388,7 +434,30 @@ package enum Operations {
                     }
                 }
             }
-            /// No such job (`job_not_found`), or its deadline has passed.
+            /// No API key, or not a valid one (`unauthorized`).
+            ///
+            /// - Remark: Generated from `#/paths//transcribe/{job_id}/get(getJob)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            package var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// No such job of this API key's tenant (`job_not_found`), or its deadline has passed.
             ///
             /// - Remark: Generated from `#/paths//transcribe/{job_id}/get(getJob)/responses/404`.
             ///
@@ -482,6 +551,29 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "gone",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Too many requests from this API key (`rate_limited`); retry after `Retry-After` seconds.
+            ///
+            /// - Remark: Generated from `#/paths//transcribe/{job_id}/get(getJob)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            package var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
                             response: self
                         )
                     }
@@ -622,7 +714,7 @@ package enum Operations {
                     }
                 }
             }
-            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`.
+            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`.
             ///
             /// - Remark: Generated from `#/paths//transcribe/{job_id}/delete(deleteJob)/responses/400`.
             ///
@@ -645,7 +737,30 @@ package enum Operations {
                     }
                 }
             }
-            /// No such job (`job_not_found`), or its deadline has passed.
+            /// No API key, or not a valid one (`unauthorized`).
+            ///
+            /// - Remark: Generated from `#/paths//transcribe/{job_id}/delete(deleteJob)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            package var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// No such job of this API key's tenant (`job_not_found`), or its deadline has passed.
             ///
             /// - Remark: Generated from `#/paths//transcribe/{job_id}/delete(deleteJob)/responses/404`.
             ///
@@ -663,6 +778,29 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Too many requests from this API key (`rate_limited`); retry after `Retry-After` seconds.
+            ///
+            /// - Remark: Generated from `#/paths//transcribe/{job_id}/delete(deleteJob)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            package var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
                             response: self
                         )
                     }
@@ -729,6 +867,29 @@ package enum Operations {
             }
         }
         @frozen package enum Output: Sendable, Hashable {
+            /// No API key, or not a valid one (`unauthorized`).
+            ///
+            /// - Remark: Generated from `#/paths//api/transcribe/post(legacyTranscribe)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            package var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// The resource is gone: `result_deleted` (retrieved, then deleted after the grace period), `job_deleted`
             /// (deleted by `DELETE`), `endpoint_removed` (`/api/transcribe`).
             ///
@@ -749,6 +910,29 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "gone",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Too many requests from this API key (`rate_limited`); retry after `Retry-After` seconds.
+            ///
+            /// - Remark: Generated from `#/paths//api/transcribe/post(legacyTranscribe)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            package var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
                             response: self
                         )
                     }

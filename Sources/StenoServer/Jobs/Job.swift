@@ -66,6 +66,11 @@ public struct Job: Sendable, Hashable {
     public var resultPath: String?
     /// The client's `Idempotency-Key`: a retried upload with the same key gets this job instead of a new one.
     public var idempotencyKey: String?
+    /// The tenant (API key holder) that created the job; `Tenant.anonymous` in open mode. Only its owner sees it.
+    public var tenant: String = Tenant.anonymous
+    /// The callback asked for at upload. `insert` writes it in the job's own transaction; rows read back leave it
+    /// nil (a `WebhookStore` reads the delivery).
+    public var webhook: WebhookRequest?
 
     public init(
         id: UUID, state: JobState = .pending, options: JobOptions, createdAt: Date, expiresAt: Date,

@@ -4,16 +4,21 @@ public import Foundation
 /// final: implementations must make both hold atomically (SQLite now, PostgreSQL later), and pass
 /// `JobStoreContract` in the tests.
 public protocol JobStore: Sendable {
-    /// Records a new pending job (its `sequence` is assigned here). When a job with the same idempotency key
-    /// exists, nothing is written and that job is returned: callers compare ids.
+    /// Records a new pending job (its `sequence` is assigned here). When a job of the same tenant with the same
+    /// idempotency key exists, nothing is written and that job is returned: callers compare ids.
     func insert(_ job: Job) async throws -> Job
-    func job(idempotencyKey: String) async throws -> Job?
+    /// The tenant's job holding this idempotency key (keys of different tenants never meet).
+    func job(idempotencyKey: String, tenant: String) async throws -> Job?
+    /// Any tenant's job: for workers, the cleaner, and the API after it checks the owner (`job(id:tenant:)`).
     func job(id: UUID) async throws -> Job?
-    /// Newest first; `before` is the `sequence` of the last job of the previous page.
-    func list(state: JobState?, before: Int64?, limit: Int) async throws -> [Job]
-    /// Pending jobs ahead of this one, plus one; nil when the job is not pending.
+    /// The tenant's jobs, newest first; `before` is the `sequence` of the last job of the previous page.
+    func list(tenant: String, state: JobState?, before: Int64?, limit: Int) async throws -> [Job]
+    /// Pending jobs ahead of this one (of every tenant: the one queue), plus one; nil when the job is not pending.
     func queuePosition(id: UUID) async throws -> Int?
+    /// Jobs of every tenant in this state (the queue bound, metrics).
     func count(state: JobState) async throws -> Int
+    /// The tenant's pending and processing jobs (its concurrent-job limit).
+    func activeJobs(tenant: String) async throws -> Int
 
     /// Takes the oldest runnable job: pending and due, or processing with an expired lease (its worker died).
     /// Counts an attempt. A job that has used all its attempts is failed instead of claimed.
@@ -53,4 +58,12 @@ public protocol JobStore: Sendable {
     func referencedFiles() async throws -> Set<String>
     /// A write succeeds (for `/readyz`).
     func checkWritable() async -> Bool
+}
+
+extension JobStore {
+    /// The job if `tenant` owns it: any other tenant is told it does not exist.
+    public func job(id: UUID, tenant: String) async throws -> Job? {
+        guard let job = try await job(id: id), job.tenant == tenant else { return nil }
+        return job
+    }
 }

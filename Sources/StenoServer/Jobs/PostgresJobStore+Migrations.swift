@@ -66,6 +66,42 @@ extension PostgresJobStore {
             "CREATE TABLE steno_health (checked_at timestamptz)",
             "INSERT INTO steno_health VALUES (NULL)",
         ]),
+        // Rows from before keys existed belong to the anonymous tenant (''), which no key holder is. Idempotency
+        // keys become unique per tenant, so one tenant's key never finds another's job.
+        Migration(version: 2, name: "tenants", statements: [
+            "ALTER TABLE steno_jobs ADD COLUMN tenant text NOT NULL DEFAULT ''",
+            "DROP INDEX steno_jobs_idempotency",
+            """
+            CREATE UNIQUE INDEX steno_jobs_tenant_idempotency ON steno_jobs (tenant, idempotency_key)
+                WHERE idempotency_key IS NOT NULL
+            """,
+            "CREATE INDEX steno_jobs_tenant ON steno_jobs (tenant, seq)",
+            "CREATE INDEX steno_jobs_tenant_active ON steno_jobs (tenant) WHERE state IN ('pending', 'processing')",
+        ]),
+        Migration(version: 3, name: "webhooks", statements: [
+            // One callback per job, written in the job's insert statement and gone with the job's row.
+            // `next_attempt_at` starts at the job's creation: due as soon as the job is terminal.
+            """
+            CREATE TABLE steno_webhooks (
+                job_id uuid PRIMARY KEY REFERENCES steno_jobs (id) ON DELETE CASCADE,
+                url text NOT NULL CHECK (length(url) <= 2048),
+                header_name text,
+                header_value text,
+                state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+                attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                next_attempt_at timestamptz NOT NULL,
+                last_attempt_at timestamptz,
+                last_status_code integer,
+                last_error text,
+                delivered_at timestamptz,
+                lease_owner text,
+                lease_token text,
+                lease_expires_at timestamptz
+            )
+            """,
+            // The dispatchers' claim reads the pending deliveries only.
+            "CREATE INDEX steno_webhooks_due ON steno_webhooks (next_attempt_at) WHERE state = 'pending'",
+        ]),
     ]
 
     /// Any fixed number shared by every Steno node: the advisory lock that serialises migrations when several

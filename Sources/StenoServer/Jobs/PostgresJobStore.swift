@@ -26,38 +26,42 @@ public final class PostgresJobStore: JobStore {
         // nothing, and the job holding the key is read in a new statement (which sees that commit). Should that
         // job be deleted in between, the key is free again and the insert is retried.
         for _ in 0..<3 {
-            if let row = try await one(
+            if let row = try await one(Self.insertingWebhook(of: job,
                 """
                 INSERT INTO steno_jobs (id, state, language, prompt, word_timestamps, created_at, expires_at, run_after,
-                                        attempts, max_attempts, progress, audio_path, audio_bytes, idempotency_key)
+                                        attempts, max_attempts, progress, audio_path, audio_bytes, idempotency_key,
+                                        tenant)
                 VALUES (\(job.id), \(job.state.rawValue), \(job.options.language), \(job.options.prompt),
                         \(job.options.wordTimestamps), \(job.createdAt), \(job.expiresAt), \(job.runAfter),
-                        0, \(job.maxAttempts), 0, \(job.audioPath), \(job.audioBytes), \(job.idempotencyKey))
-                ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                        0, \(job.maxAttempts), 0, \(job.audioPath), \(job.audioBytes), \(job.idempotencyKey),
+                        \(job.tenant))
+                ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                 RETURNING *
-                """)
+                """))
             {
                 return try Self.job(from: row)
             }
             guard let key = job.idempotencyKey else { break }
-            if let existing = try await self.job(idempotencyKey: key) { return existing }
+            if let existing = try await self.job(idempotencyKey: key, tenant: job.tenant) { return existing }
         }
         throw PostgresJobStoreError.insertFailed(id: job.id)
     }
 
-    public func job(idempotencyKey: String) async throws -> Job? {
-        try await one("SELECT * FROM steno_jobs WHERE idempotency_key = \(idempotencyKey)").map(Self.job(from:))
+    public func job(idempotencyKey: String, tenant: String) async throws -> Job? {
+        try await one("SELECT * FROM steno_jobs WHERE tenant = \(tenant) AND idempotency_key = \(idempotencyKey)")
+            .map(Self.job(from:))
     }
 
     public func job(id: UUID) async throws -> Job? {
         try await one("SELECT * FROM steno_jobs WHERE id = \(id)").map(Self.job(from:))
     }
 
-    public func list(state: JobState?, before: Int64?, limit: Int) async throws -> [Job] {
+    public func list(tenant: String, state: JobState?, before: Int64?, limit: Int) async throws -> [Job] {
         try await all(
             """
             SELECT * FROM steno_jobs
-            WHERE (\(state?.rawValue)::text IS NULL OR state = \(state?.rawValue))
+            WHERE tenant = \(tenant)
+              AND (\(state?.rawValue)::text IS NULL OR state = \(state?.rawValue))
               AND (\(before)::bigint IS NULL OR seq < \(before))
             ORDER BY seq DESC LIMIT \(limit)
             """
@@ -75,6 +79,12 @@ public final class PostgresJobStore: JobStore {
 
     public func count(state: JobState) async throws -> Int {
         try await one("SELECT count(*) FROM steno_jobs WHERE state = \(state.rawValue)")!.decode(Int.self)
+    }
+
+    public func activeJobs(tenant: String) async throws -> Int {
+        try await one(
+            "SELECT count(*) FROM steno_jobs WHERE tenant = \(tenant) AND state IN ('pending', 'processing')"
+        )!.decode(Int.self)
     }
 
     public func claim(owner: String, leaseDuration: TimeInterval, now: Date) async throws -> JobLease? {
@@ -348,6 +358,7 @@ public final class PostgresJobStore: JobStore {
         job.detectedLanguage = try value("detected_language")
         job.resultPath = try value("result_path")
         job.idempotencyKey = try value("idempotency_key")
+        job.tenant = try value("tenant")
         return job
     }
 }

@@ -54,6 +54,42 @@ extension SQLiteJobStore {
                 CREATE UNIQUE INDEX job_idempotency ON job (idempotency_key) WHERE idempotency_key IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v3: tenants") { db in
+            // Rows from before keys existed belong to the anonymous tenant (''), which no key holder is.
+            // Idempotency keys become unique per tenant, so one tenant's key never finds another's job.
+            try db.execute(
+                sql: """
+                ALTER TABLE job ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+                DROP INDEX job_idempotency;
+                CREATE UNIQUE INDEX job_tenant_idempotency ON job (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
+                CREATE INDEX job_tenant ON job (tenant, seq);
+                CREATE INDEX job_tenant_state ON job (tenant, state);
+                """)
+        }
+        migrator.registerMigration("v4: webhooks") { db in
+            // One callback per job, written in the job's insert transaction and gone with the job's row.
+            // `next_attempt_at` starts at the job's creation: due as soon as the job is terminal.
+            try db.execute(
+                sql: """
+                CREATE TABLE webhook (
+                    job_id TEXT PRIMARY KEY NOT NULL REFERENCES job (id) ON DELETE CASCADE,
+                    url TEXT NOT NULL CHECK (length(url) <= 2048),
+                    header_name TEXT,
+                    header_value TEXT,
+                    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+                    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                    next_attempt_at REAL NOT NULL,
+                    last_attempt_at REAL,
+                    last_status_code INTEGER,
+                    last_error TEXT,
+                    delivered_at REAL,
+                    lease_owner TEXT,
+                    lease_token TEXT,
+                    lease_expires_at REAL
+                );
+                CREATE INDEX webhook_due ON webhook (next_attempt_at) WHERE state = 'pending';
+                """)
+        }
         return migrator
     }
 }

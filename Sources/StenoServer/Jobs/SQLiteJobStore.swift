@@ -6,7 +6,7 @@ import GRDB
 /// GRDB serialises every write of the process on one connection, and each method is one transaction, so a
 /// claim (`UPDATE … WHERE id = (SELECT …) RETURNING *`) is atomic. One server per data directory.
 public final class SQLiteJobStore: JobStore {
-    private let pool: DatabasePool
+    let pool: DatabasePool
 
     public init(path: URL) throws {
         var configuration = Configuration()
@@ -27,18 +27,20 @@ public final class SQLiteJobStore: JobStore {
             try db.execute(
                 sql: """
                 INSERT INTO job (id, state, language, prompt, word_timestamps, created_at, expires_at, run_after,
-                                 attempts, max_attempts, progress, audio_path, audio_bytes, idempotency_key)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?)
-                ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                                 attempts, max_attempts, progress, audio_path, audio_bytes, idempotency_key, tenant)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?)
+                ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                 """,
                 arguments: [
                     job.id.uuidString.lowercased(), job.state.rawValue, job.options.language, job.options.prompt,
                     job.options.wordTimestamps, job.createdAt.timeIntervalSince1970,
                     job.expiresAt.timeIntervalSince1970, job.runAfter.timeIntervalSince1970, job.maxAttempts,
-                    job.audioPath, job.audioBytes, job.idempotencyKey,
+                    job.audioPath, job.audioBytes, job.idempotencyKey, job.tenant,
                 ])
+            if db.changesCount == 1, let webhook = job.webhook { try Self.insertWebhook(db, jobID: job.id, webhook, at: job.createdAt) }
             if db.changesCount == 0, let key = job.idempotencyKey,
-               let existing = try Row.fetchOne(db, sql: "SELECT * FROM job WHERE idempotency_key = ?", arguments: [key]) {
+               let existing = try Row.fetchOne(
+                   db, sql: "SELECT * FROM job WHERE tenant = ? AND idempotency_key = ?", arguments: [job.tenant, key]) {
                 return try Self.job(from: existing)
             }
             return try Self.fetch(db, id: job.id)!
@@ -49,16 +51,18 @@ public final class SQLiteJobStore: JobStore {
         try await pool.read { db in try Self.fetch(db, id: id) }
     }
 
-    public func job(idempotencyKey: String) async throws -> Job? {
+    public func job(idempotencyKey: String, tenant: String) async throws -> Job? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM job WHERE idempotency_key = ?", arguments: [idempotencyKey]).map(Self.job(from:))
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM job WHERE tenant = ? AND idempotency_key = ?", arguments: [tenant, idempotencyKey]
+            ).map(Self.job(from:))
         }
     }
 
-    public func list(state: JobState?, before: Int64?, limit: Int) async throws -> [Job] {
+    public func list(tenant: String, state: JobState?, before: Int64?, limit: Int) async throws -> [Job] {
         try await pool.read { db in
-            var conditions: [String] = []
-            var arguments: StatementArguments = []
+            var conditions = ["tenant = ?"]
+            var arguments: StatementArguments = [tenant]
             if let state {
                 conditions.append("state = ?")
                 _ = arguments.append(contentsOf: [state.rawValue])
@@ -67,7 +71,7 @@ public final class SQLiteJobStore: JobStore {
                 conditions.append("seq < ?")
                 _ = arguments.append(contentsOf: [before])
             }
-            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let filter = "WHERE " + conditions.joined(separator: " AND ")
             _ = arguments.append(contentsOf: [limit])
             return try Row.fetchAll(db, sql: "SELECT * FROM job \(filter) ORDER BY seq DESC LIMIT ?", arguments: arguments)
                 .map(Self.job(from:))
@@ -87,6 +91,13 @@ public final class SQLiteJobStore: JobStore {
     public func count(state: JobState) async throws -> Int {
         try await pool.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job WHERE state = ?", arguments: [state.rawValue]) ?? 0
+        }
+    }
+
+    public func activeJobs(tenant: String) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM job WHERE tenant = ? AND state IN ('pending', 'processing')", arguments: [tenant]) ?? 0
         }
     }
 
@@ -337,6 +348,7 @@ public final class SQLiteJobStore: JobStore {
         job.detectedLanguage = row["detected_language"]
         job.resultPath = row["result_path"]
         job.idempotencyKey = row["idempotency_key"]
+        job.tenant = row["tenant"]
         return job
     }
 }

@@ -5,7 +5,7 @@ import CoreMetrics
 /// tests, has its own) and served by `/metrics` in the Prometheus text format.
 public struct StenoMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
+    let factory: PrometheusMetricsFactory
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry

@@ -34,6 +34,8 @@ public final class WorkerPool: Service {
     private let logger: Logger
     private let settings: Settings
     package let wake = WakeSignal()
+    /// Signalled whenever this pool finishes a job (completed or failed): the webhook dispatcher waits on it.
+    package let finished = WakeSignal()
     /// A fresh id per process, so a restarted server never mistakes its predecessor's leases for its own.
     package let instanceID = "steno-" + UUID().uuidString.prefix(8).lowercased()
     /// Set when graceful shutdown begins: no more claims.
@@ -182,6 +184,7 @@ public final class WorkerPool: Service {
             if try await store.complete(lease, resultPath: name, duration: result.duration, language: result.language, now: clock.now()) {
                 metrics.transcribed(processingSeconds: seconds, audioSeconds: result.duration)
                 metrics.finished(.completed)
+                finished.signal()
                 log.info("transcription completed", metadata: ["seconds": "\(seconds)", "audio_seconds": "\(result.duration)"])
             } else {
                 // Cancelled or taken over meanwhile: the newer state stands, and this result (a file of this
@@ -204,6 +207,7 @@ public final class WorkerPool: Service {
             if let failure = Self.permanentFailure(error) {
                 if try await store.fail(lease, failure: failure, now: clock.now()) {
                     metrics.finished(.failed)
+                    finished.signal()
                     log.notice("transcription failed", metadata: ["code": "\(failure.code)", "message": "\(failure.message)"])
                 }
             } else {
@@ -220,6 +224,7 @@ public final class WorkerPool: Service {
             let failure = JobFailure(code: finalCode, message: "failed \(job.attempts) times; last error: \(error)")
             if try await store.fail(lease, failure: failure, now: clock.now()) {
                 metrics.finished(.failed)
+                finished.signal()
                 log.error("transcription failed for good", metadata: ["code": "\(finalCode)", "error": "\(error)"])
             } else {
                 metrics.rejectedWrite("fail")

@@ -1,0 +1,50 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Finds the request's tenant from its bearer key (401 without a valid one), applies the tenant's request rate,
+/// and runs the route with `Tenant.current` set. With no keys configured (open mode) every request is the
+/// anonymous tenant's. Health, readiness and the API document stay open; `/metrics` needs a key like the API.
+///
+/// The key is only hashed and compared here: it is never stored, logged, or quoted in an answer.
+struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
+    let keys: APIKeyRing
+    let rateLimiter: RateLimiter?
+
+    /// Paths anyone may ask: probes and the documentation of the API.
+    static var openPaths: Set<String> { ["/healthz", "/readyz", "/docs", "/openapi.yaml"] }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if Self.openPaths.contains(request.uri.path) { return try await next(request, context) }
+        let tenant: String
+        if keys.isEmpty {
+            tenant = Tenant.anonymous
+        } else {
+            guard let key = Self.bearerToken(request.headers[.authorization]) else {
+                throw APIError(.unauthorized, code: "unauthorized",
+                               message: "this server needs an API key: send 'Authorization: Bearer <key>'",
+                               headers: [.wwwAuthenticate: "Bearer realm=\"steno\""])
+            }
+            guard let owner = keys.tenant(forKey: key) else {
+                throw APIError(.unauthorized, code: "unauthorized", message: "the API key is not valid",
+                               headers: [.wwwAuthenticate: "Bearer realm=\"steno\", error=\"invalid_token\""])
+            }
+            tenant = owner
+        }
+        if let rateLimiter, let wait = rateLimiter.acquire(tenant: tenant) {
+            throw APIError(.tooManyRequests, code: "rate_limited",
+                           message: "more than \(rateLimiter.limit) requests; retry after the Retry-After seconds",
+                           headers: [.retryAfter: String(max(1, Int(wait.rounded(.up))))])
+        }
+        return try await Tenant.$current.withValue(tenant) { try await next(request, context) }
+    }
+
+    /// The token of `Bearer <token>` (the scheme is case-insensitive), or nil.
+    static func bearerToken(_ header: String?) -> String? {
+        guard let header else { return nil }
+        let parts = header.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
+    }
+}

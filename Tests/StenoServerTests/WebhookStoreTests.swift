@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+import PostgresNIO
+import StenoServer
+import Testing
+
+/// The webhook store contract on a real SQLite file.
+@Suite struct SQLiteWebhookStoreTests {
+    @Test(arguments: WebhookStoreContract.all.map(\.0))
+    func contract(_ name: String) async throws {
+        let check = try #require(WebhookStoreContract.all.first { $0.0 == name }?.1)
+        let directory = try TemporaryDirectory()
+        try await check { try SQLiteJobStore(path: directory.url.appendingPathComponent("jobs-\(UUID()).sqlite")) }
+    }
+
+    /// Two store instances on one file (as two processes would open it) never claim one delivery twice.
+    @Test func twoConnectionsClaimEachDeliveryOnce() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url.appendingPathComponent("steno.sqlite")
+        let stores = [try SQLiteJobStore(path: path), try SQLiteJobStore(path: path)]
+        for index in 0..<30 {
+            try await WebhookStoreContract.job(stores[0], at: WebhookStoreContract.t0.addingTimeInterval(Double(index)))
+        }
+        let claimed = try await withThrowingTaskGroup(of: [UUID].self) { group in
+            for store in stores {
+                for _ in 0..<3 {
+                    group.addTask {
+                        var mine: [UUID] = []
+                        while true {
+                            let batch = try await WebhookStoreContract.claim(store, WebhookStoreContract.t0.addingTimeInterval(100), limit: 2)
+                            if batch.isEmpty { return mine }
+                            mine += batch.map(\.delivery.jobID)
+                        }
+                    }
+                }
+            }
+            return try await group.reduce(into: [UUID]()) { $0 += $1 }
+        }
+        #expect(claimed.count == 30)
+        #expect(Set(claimed).count == 30)
+    }
+}
+
+/// The webhook store contract on a real PostgreSQL server.
+@Suite(.postgresServer) struct PostgresWebhookStoreTests {
+    private static let logger: Logger = {
+        var logger = Logger(label: "steno.jobs.postgres")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    static func migratedStore(_ client: PostgresClient) async throws -> PostgresJobStore {
+        let store = PostgresJobStore(client: client, logger: logger)
+        try await store.migrate()
+        return store
+    }
+
+    @Test(arguments: WebhookStoreContract.all.map(\.0))
+    func contract(_ name: String) async throws {
+        let check = try #require(WebhookStoreContract.all.first { $0.0 == name }?.1)
+        let server = try #require(PostgresTestServer.current)
+        try await server.withDatabase { clients in
+            try await check { try await Self.migratedStore(clients[0]) }
+        }
+    }
+
+    /// Two nodes (two connection pools), each with its dispatcher, deliver 20 webhooks to a live receiver: each once.
+    @Test func twoNodesDeliverOnce() async throws {
+        let server = try #require(PostgresTestServer.current)
+        try await server.withDatabase(nodes: 2) { clients in
+            let nodes = [try await Self.migratedStore(clients[0]), try await Self.migratedStore(clients[1])]
+            try await WebhookReceiver.run { receiver in
+                var ids = Set<String>()
+                for index in 0..<20 {
+                    let job = try await WebhookTesting.finishedJob(nodes[index % 2], url: receiver.url("/once"))
+                    ids.insert(job.id.uuidString.lowercased())
+                }
+                let dispatchers = try nodes.map { try WebhookTesting.dispatcher($0) }
+                let received = try await WebhookTesting.running(dispatchers) {
+                    _ = try await receiver.wait(for: 20, on: "/once")
+                    try await Task.sleep(for: .milliseconds(300))
+                    return receiver.received(on: "/once")
+                }
+                let delivered = try received.map { try WebhookTesting.payload($0)["job_id"] as? String }
+                #expect(delivered.count == 20)
+                #expect(Set(delivered.compactMap { $0 }) == ids)
+                for id in ids {
+                    #expect(try await nodes[0].webhook(jobID: UUID(uuidString: id)!)?.state == .delivered)
+                }
+            }
+        }
+    }
+}
