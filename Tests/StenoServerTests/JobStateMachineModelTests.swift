@@ -251,16 +251,16 @@ enum JobStateMachineModel {
 }
 
 @Suite struct JobStateMachineModelTests {
-    @Test(arguments: JobStateMachineModel.seeds([1, 2, 3, 4, 5, 6, 7, 8]))
+    @Test(arguments: JobStateMachineModel.seeds([1, 2, 3, 4, 5, 6]))
     func sqliteFollowsTheModel(seed: UInt64) async throws {
         let directory = try TemporaryDirectory()
         let store = try SQLiteJobStore(path: directory.url.appendingPathComponent("model.sqlite"))
-        try await JobStateMachineModel.run(store, seed: seed, steps: 400)
+        try await JobStateMachineModel.run(store, seed: seed, steps: 300)
     }
 }
 
 @Suite(.postgresServer) struct PostgresJobStateMachineModelTests {
-    @Test(arguments: JobStateMachineModel.seeds([11, 12, 13, 14]))
+    @Test(arguments: JobStateMachineModel.seeds([11, 12, 13]))
     func postgresFollowsTheModel(seed: UInt64) async throws {
         let server = try #require(PostgresTestServer.current, "the suite's .postgresServer trait starts it")
         var logger = Logger(label: "steno.jobs.postgres")
@@ -268,7 +268,7 @@ enum JobStateMachineModel {
         try await server.withDatabase { clients in
             let store = PostgresJobStore(client: clients[0], logger: logger)
             try await store.migrate()
-            try await JobStateMachineModel.run(store, seed: seed, steps: 400)
+            try await JobStateMachineModel.run(store, seed: seed, steps: 300)
         }
     }
 }
