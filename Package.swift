@@ -67,6 +67,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The queue benchmark (benchmarks/queue.sh): worker processes running the product's WorkerPool with a
+        // no-op transcriber, a producer, and the measurements. Not part of the product.
+        .executableTarget(
+            name: "steno-queue-bench",
+            dependencies: [
+                "StenoServer",
+                .product(name: "StenoEngine", package: "Engine"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "benchmarks/QueueBench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "StenoServerTests",
             dependencies: [
@@ -76,6 +92,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings

@@ -20,7 +20,7 @@ struct ClientOptions: ParsableArguments {
         }
     }
 
-    @Option(help: "API key, sent as 'Authorization: Bearer <key>'. [STENO_API_KEY]")
+    @Option(help: "API key, sent as 'Authorization: Bearer <key>'. Prefer STENO_API_KEY: other users can see command lines. [STENO_API_KEY]")
     var apiKey: String?
 
     /// The key from the flag or the environment; nil when neither gives one.

@@ -3,6 +3,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import ServiceLifecycle
+import StenoEngine
 import StenoServer
 import Testing
 
@@ -132,16 +134,25 @@ import Testing
     }
 
     @Test func concurrentJobLimitPerTenant() async throws {
-        let server = try TestServer {
-            Self.withKeys(&$0)
-            $0.maxJobsPerKey = 2
-        }
-        try await server.service.app.test(.router) { client in
+        // Transcriptions wait for the test, so no job finishes during the burst and the count is exact.
+        let directory = try TemporaryDirectory()
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = directory.url
+        configuration.pollInterval = 0.05
+        configuration.heartbeatInterval = 0.05
+        configuration.shutdownGrace = 0.2
+        configuration.logLevel = .warning
+        configuration.maxJobsPerKey = 2
+        Self.withKeys(&configuration)
+        let transcriber = HeldTranscriber()
+        let service = try buildApplication(configuration: configuration, transcriber: transcriber)
+        defer { transcriber.release() }
+        try await service.app.test(.router) { client in
             // Ten uploads at once from one tenant: exactly its limit of jobs is created.
             let statuses = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
                 for index in 0..<10 {
                     group.addTask {
-                        let form = MultipartForm(file: Data("SLOW \(index)".utf8))
+                        let form = MultipartForm(file: Data("recording \(index)".utf8))
                         let response = try await client.execute(
                             uri: "/transcribe", method: .post, headers: Self.auth(Self.aliceKey, [.contentType: form.contentType]), body: form.body)
                         return (response.status, response.headers[.retryAfter])
@@ -167,6 +178,7 @@ import Testing
             let again = try await client.execute(
                 uri: "/transcribe", method: .post, headers: Self.auth(Self.aliceKey, [.contentType: form.contentType]), body: form.body)
             #expect(again.status == .accepted)
+            transcriber.release()
         }
     }
 
@@ -197,8 +209,10 @@ import Testing
         open.port = try RawConnection.freePort()
         open.logLevel = .warning
         let service = try buildApplication(configuration: open, transcriber: ScriptedTranscriber())
+        // Stopped the way SIGTERM stops it (the workers end on graceful shutdown, not on cancellation).
+        let services = ServiceGroup(configuration: .init(services: [service.app], gracefulShutdownSignals: [], logger: Logger(label: "test")))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await service.app.runService(gracefulShutdownSignals: []) }
+            group.addTask { try await services.run() }
             var answer: String?
             for _ in 0..<100 where answer == nil {
                 try await Task.sleep(for: .milliseconds(50))
@@ -207,7 +221,8 @@ import Testing
                 answer = await connection.readUntilClosed(timeout: 5)
             }
             #expect(answer?.hasPrefix("HTTP/1.1 200") == true)
-            group.cancelAll()
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
         }
     }
 
@@ -265,6 +280,26 @@ extension TestClientProtocol {
     /// Every job in the store, of any tenant.
     fileprivate func store(_ server: TestServer) async throws -> [Job] {
         try await server.service.store.list(tenant: Tenant.anonymous, state: nil, before: nil, limit: 100)
+    }
+}
+
+/// An engine whose transcriptions wait until the test releases them (or the job is cancelled).
+final class HeldTranscriber: Transcriber, @unchecked Sendable {
+    let supportedLanguages: Set<String> = ["en"]
+    private let released = NSLock()
+    private var isReleased = false
+
+    func release() { released.withLock { isReleased = true } }
+
+    func transcribe(
+        file: URL, options: TranscriptionOptions, progress: @escaping TranscriptionProgress, isCancelled: @escaping CancellationCheck
+    ) throws -> TranscriptionResult {
+        let deadline = Date().addingTimeInterval(30)
+        while !released.withLock({ isReleased }), Date() < deadline {
+            if isCancelled() { throw EngineError.cancelled }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return TranscriptionResult(text: "held", language: "en", languageProbability: 1, duration: 1, segments: [])
     }
 }
 

@@ -156,6 +156,27 @@ import Testing
         }
     }
 
+    /// The attempt connects to the address that was checked, with no lookup of its own: a name only the policy's
+    /// resolver knows (the system's does not) is reached, and the receiver sees the name in `Host`.
+    @Test func theConnectionGoesToTheCheckedAddress() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try store(directory)
+        try await WebhookReceiver.run { receiver in
+            var policy = try CallbackPolicy(allowlist: ["127.0.0.1"])
+            policy.resolver = { host in host == "hooks.steno-test.invalid" ? [IPAddress("127.0.0.1")!] : [] }
+            var configuration = ServerConfiguration()
+            configuration.webhookTimeout = 5
+            let dispatcher = WebhookDispatcher(
+                store: store, policy: policy, signer: WebhookSigner(secret: WebhookTesting.secret), clock: SystemClock(),
+                metrics: StenoMetrics(), settings: .init(configuration), wake: WakeSignal(), logger: WebhookTesting.quiet)
+            let job = try await WebhookTesting.finishedJob(store, url: "http://hooks.steno-test.invalid:\(receiver.port)/pinned")
+            #expect(try await dispatcher.pass() == 1)
+            let delivery = try #require(try await store.webhook(jobID: job.id))
+            #expect(delivery.state == .delivered, "\(delivery.lastError ?? "")")
+            #expect(receiver.received(on: "/pinned").first?.authority == "hooks.steno-test.invalid:\(receiver.port)")
+        }
+    }
+
     /// A delivery due while the server was down is sent by the next run.
     @Test func aPendingDeliverySurvivesARestart() async throws {
         let directory = try TemporaryDirectory()

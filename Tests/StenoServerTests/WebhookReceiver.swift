@@ -9,6 +9,8 @@ final class WebhookReceiver: @unchecked Sendable {
     struct Received: Sendable {
         var path: String
         var headers: HTTPFields
+        /// The `Host` the client sent.
+        var authority: String?
         var body: Data
         var at: ContinuousClock.Instant
     }
@@ -41,7 +43,7 @@ final class WebhookReceiver: @unchecked Sendable {
         let body = try await request.body.collect(upTo: 1 << 20)
         let path = request.uri.path
         let status = lock.withLock { () -> Int in
-            log.append(Received(path: path, headers: request.headers, body: Data(body.readableBytesView), at: .now))
+            log.append(Received(path: path, headers: request.headers, authority: request.head.authority, body: Data(body.readableBytesView), at: .now))
             guard var queue = script[path], !queue.isEmpty else { return 200 }
             let next = queue.removeFirst()
             script[path] = queue

@@ -28,8 +28,19 @@ public struct APIKeyRing: Sendable {
     /// Shortest plaintext key accepted: guessing must be hopeless.
     public static let minimumKeyLength = 20
 
-    /// Adds a key for `tenant`: plaintext, or `sha256:` and 64 hex digits.
+    /// Adds a key for `tenant`: plaintext, or `sha256:` and 64 hex digits. A key listed twice is refused: it
+    /// could belong to only one tenant.
     public mutating func add(tenant: String, key: String) throws {
+        let before = entries.count
+        try addEntry(tenant: tenant, key: key)
+        guard let added = entries.last, entries.count > before else { return }
+        if entries.dropLast().contains(where: { Self.constantTimeEqual($0.digest, added.digest) }) {
+            entries.removeLast()
+            throw ConfigurationError(description: "a key of tenant '\(tenant)' is listed twice")
+        }
+    }
+
+    private mutating func addEntry(tenant: String, key: String) throws {
         guard Tenant.isValidName(tenant) else {
             throw ConfigurationError(description: "'\(tenant)' is not a tenant name (letters, digits, '.', '_', '-'; at most 64)")
         }

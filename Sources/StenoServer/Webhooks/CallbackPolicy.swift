@@ -36,6 +36,8 @@ package struct CallbackPolicy: Sendable {
     package private(set) var allowedNetworks: [IPNetwork] = []
     /// How long a lookup may take.
     package var resolveTimeout: Duration = .seconds(5)
+    /// Answers lookups instead of the system resolver (tests use it to give names addresses of their choosing).
+    package var resolver: (@Sendable (_ host: String) -> [IPAddress])?
 
     /// Blocks never called without the allowlist, with the name given in refusals. First match wins.
     static let blocked: [(IPNetwork, String)] = [
@@ -130,6 +132,11 @@ package struct CallbackPolicy: Sendable {
     // MARK: - Lookup
 
     private func resolve(_ host: String, port: Int) async throws -> [IPAddress] {
+        if let resolver {
+            let addresses = resolver(host)
+            guard !addresses.isEmpty else { throw CallbackRefusal(reason: "the callback host \(host) does not resolve") }
+            return addresses
+        }
         let outcome: Result<[IPAddress], CallbackRefusal>? = await withTaskGroup(of: Result<[IPAddress], CallbackRefusal>?.self) { group in
             group.addTask {
                 do {

@@ -177,8 +177,11 @@ public final class WebhookDispatcher: Service {
             ignoreUncleanSSLShutdown: false,
             decompression: .disabled,
             backgroundActivityLogger: nil)
-        if IPAddress(callback.host) == nil, let address = addresses.first {
-            configuration.dnsOverride = [callback.host: address.description]
+        // Pin the connection to a checked address (IPv4 first: the likelier route). Keyed by the host both as
+        // checked and as the client library reads it from the URL, so no spelling escapes the override.
+        if IPAddress(callback.host) == nil, let address = addresses.first(where: \.isIPv4) ?? addresses.first {
+            configuration.dnsOverride[callback.host] = address.description
+            if let spelled = URL(string: request.url)?.host { configuration.dnsOverride[spelled] = address.description }
         }
         // A client per attempt: the address override is the client's, and webhooks are few.
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
