@@ -7,7 +7,7 @@ import StenoServer
 /// (`STENO_` + the option's name in capitals); a flag wins over the variable, which wins over the default.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Run the transcription service (API, workers and cleaner).")
+        commandName: "serve", abstract: "Run the transcription service (API, workers and cleaner, or one role of several nodes).")
 
     @Option(help: "Address to listen on. [STENO_HOST, default 127.0.0.1]") var host: String?
     @Option(help: "Port to listen on. [STENO_PORT, default 8080]") var port: String?
@@ -29,6 +29,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Wall-clock limit of one ffmpeg run. [STENO_DECODER_TIMEOUT, default 5m]") var decoderTimeout: String?
     @Option(help: "CPU-time limit of one ffmpeg run. [STENO_DECODER_CPU, default: the decoder timeout]") var decoderCpu: String?
     @Option(help: "Memory (address space) limit of one ffmpeg run, e.g. 1536M. [STENO_DECODER_MEMORY, default 1536M]") var decoderMemory: String?
+    @Option(help: "postgres://user:password@host:port/database shared by several nodes. [STENO_DATABASE_URL, default: SQLite in the data directory]") var database: String?
+    @Option(help: "all (API and workers), api (API and cleaner) or worker (workers and cleaner). [STENO_ROLE, default all]") var role: String?
+    @Option(help: "Longest wait for the database before the API answers 503. [STENO_DATABASE_TIMEOUT, default 10s]") var databaseTimeout: String?
+    @Option(help: "How often idle workers look for jobs no notification announced. [STENO_POLL_INTERVAL, default 1s]") var pollInterval: String?
     @Option(help: "File of API keys, one 'tenant key' or 'tenant sha256:<hex>' per line. [STENO_API_KEYS_FILE; also STENO_API_KEYS=tenant=key,...; none = open mode]") var apiKeysFile: String?
     @Flag(help: "Allow a non-loopback --host without API keys. [STENO_OPEN=true]") var open = false
     @Option(help: "Pending plus processing jobs per API key; 0 = no limit. [STENO_MAX_JOBS_PER_KEY, default 0]") var maxJobsPerKey: String?
@@ -52,6 +56,8 @@ struct ServeCommand: AsyncParsableCommand {
             "STENO_MAX_ATTEMPTS": maxAttempts, "STENO_LEASE": lease, "STENO_SHUTDOWN_GRACE": shutdownGrace,
             "STENO_CLEANUP_INTERVAL": cleanupInterval, "STENO_MIN_FREE_DISK": minFreeDisk, "STENO_LOG_LEVEL": logLevel,
             "STENO_DECODER_TIMEOUT": decoderTimeout, "STENO_DECODER_CPU": decoderCpu, "STENO_DECODER_MEMORY": decoderMemory,
+            "STENO_DATABASE_URL": database, "STENO_ROLE": role, "STENO_DATABASE_TIMEOUT": databaseTimeout,
+            "STENO_POLL_INTERVAL": pollInterval,
             "STENO_API_KEYS_FILE": apiKeysFile, "STENO_OPEN": open ? "true" : nil, "STENO_MAX_JOBS_PER_KEY": maxJobsPerKey,
             "STENO_RATE_LIMIT": rateLimit, "STENO_IDLE_TIMEOUT": idleTimeout, "STENO_UPLOAD_STALL_TIMEOUT": uploadStallTimeout,
             "STENO_WEBHOOK_SECRET": webhookSecret, "STENO_WEBHOOK_ALLOW": webhookAllow, "STENO_WEBHOOK_TIMEOUT": webhookTimeout,
@@ -83,7 +89,11 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("loading model", metadata: ["model": "\(configuration.modelDirectory.path)"])
         let transcriber = try WhisperTranscriber(configuration: configuration)
         let service = try buildApplication(configuration: configuration, transcriber: transcriber, logger: logger)
-        logger.notice("steno listening", metadata: ["address": "\(configuration.host):\(configuration.port)", "data": "\(configuration.dataDirectory.path)"])
+        let storage = try configuration.databaseURL.map { try PostgresURL($0).description } ?? configuration.dataDirectory.path
+        logger.notice("steno starting", metadata: [
+            "address": "\(configuration.host):\(configuration.port)", "role": "\(configuration.role.rawValue)",
+            "node": "\(service.nodeID)", "storage": "\(storage)",
+        ])
         try await service.app.runService()
     }
 }

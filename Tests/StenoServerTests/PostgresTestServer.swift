@@ -15,15 +15,17 @@ import Glibc
 /// PostgreSQL refuses to run as root: under root (CI) the server runs as the `postgres` user through `runuser`,
 /// in a directory owned by that user; otherwise as the current user. A watchdog in the launching shell stops the
 /// server and deletes its directory when asked to, and also when the test process dies without asking.
-final class PostgresTestServer: Sendable {
+final class PostgresTestServer: @unchecked Sendable {
     @TaskLocal static var current: PostgresTestServer?
 
     let port: Int
     private let root: URL
     private let launcher: Process
     private let launcherErrors: Pipe
-    /// Creates and drops the per-test databases.
-    private let admin: PostgresConnection
+    /// Creates and drops the per-test databases; replaced after a restart (`lock` guards it).
+    private var adminConnection: PostgresConnection
+    private let lock = NSLock()
+    private var admin: PostgresConnection { lock.withLock { adminConnection } }
     private static let logger = Logger(label: "steno.tests.postgres")
 
     private init(port: Int, root: URL, launcher: Process, launcherErrors: Pipe, admin: PostgresConnection) {
@@ -31,13 +33,20 @@ final class PostgresTestServer: Sendable {
         self.root = root
         self.launcher = launcher
         self.launcherErrors = launcherErrors
-        self.admin = admin
+        self.adminConnection = admin
     }
 
     /// Runs `body` against a new empty database with `nodes` running clients on it (each one a separate
     /// connection pool, as on separate machines). The clients stop and the database is dropped afterwards.
     func withDatabase<Value: Sendable>(
         nodes: Int = 1, _ body: ([PostgresClient]) async throws -> Value
+    ) async throws -> Value {
+        try await withNamedDatabase(nodes: nodes) { _, clients in try await body(clients) }
+    }
+
+    /// As `withDatabase`, also giving the database's URL (for `steno serve --database`).
+    func withNamedDatabase<Value: Sendable>(
+        nodes: Int = 1, _ body: (_ url: String, [PostgresClient]) async throws -> Value
     ) async throws -> Value {
         let name = "steno_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         _ = try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: Self.logger).collect()
@@ -48,7 +57,7 @@ final class PostgresTestServer: Sendable {
                 for client in clients { group.addTask { await client.run() } }
                 // Cancelling `run()` closes a client.
                 defer { group.cancelAll() }
-                return try await body(clients)
+                return try await body("postgres://steno@127.0.0.1:\(port)/\(name)?sslmode=disable", clients)
             })
         } catch {
             outcome = .failure(error)
@@ -65,6 +74,44 @@ final class PostgresTestServer: Sendable {
     }
 
     // MARK: - Start and stop
+
+    /// Stops the PostgreSQL server (a fast shutdown: clients are disconnected) and returns once it is down; the
+    /// data directory and port stay, for `startAgain()`.
+    func stopForRestart() async throws {
+        _ = FileManager.default.createFile(atPath: root.appendingPathComponent("down").path, contents: nil)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("is-down").path) {
+            guard ContinuousClock.now < deadline, launcher.isRunning else {
+                throw LaunchFailure(description: "PostgreSQL did not stop for the restart")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Starts the server stopped by `stopForRestart()` on the same port and data, and waits until it accepts
+    /// connections again.
+    func startAgain() async throws {
+        try FileManager.default.removeItem(at: root.appendingPathComponent("down"))
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            if let connection = try? await PostgresConnection.connect(
+                configuration: PostgresConnection.Configuration(
+                    host: "127.0.0.1", port: port, username: "steno", password: nil, database: "postgres", tls: .disable),
+                id: 0, logger: Self.logger)
+            {
+                let old = lock.withLock { () -> PostgresConnection in
+                    defer { adminConnection = connection }
+                    return adminConnection
+                }
+                try? await old.close()
+                return
+            }
+            guard ContinuousClock.now < deadline, launcher.isRunning else {
+                throw LaunchFailure(description: "PostgreSQL did not come back after the restart")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
 
     /// Starts a server (a few attempts, in case another process takes the free port first) and waits until it
     /// accepts connections.
@@ -163,14 +210,27 @@ final class PostgresTestServer: Sendable {
             echo "initdb failed:" >&2; tail -n 40 "$root/initdb.log" >&2; rm -rf "$root"; exit 1
         fi
         mkdir "$root/socket"
-        "$bin/postgres" -D "$root/data" -k "$root/socket" -h 127.0.0.1 -p "$port" \
-            -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 \
-            >"$root/postgres.log" 2>&1 &
-        pid=$!
-        # Until the tests ask for a stop, or their process is gone, or the server died by itself.
-        while [ ! -e "$root/stop" ] && [ -d "/proc/$owner" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-        kill -INT "$pid" 2>/dev/null
-        wait "$pid"; status=$?
+        start() {
+            "$bin/postgres" -D "$root/data" -k "$root/socket" -h 127.0.0.1 -p "$port" \
+                -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 \
+                >>"$root/postgres.log" 2>&1 &
+            pid=$!
+        }
+        start
+        # Until the tests ask for a stop, or their process is gone, or the server died by itself. A `down` file
+        # stops the server for a restart test (`is-down` says it is down); removing it starts the server again.
+        status=0
+        while [ ! -e "$root/stop" ] && [ -d "/proc/$owner" ]; do
+            if [ -e "$root/down" ]; then
+                if [ -n "$pid" ]; then kill -INT "$pid"; wait "$pid"; pid=""; : >"$root/is-down"; fi
+            elif [ -z "$pid" ]; then
+                rm -f "$root/is-down"; start
+            elif ! kill -0 "$pid" 2>/dev/null; then
+                break
+            fi
+            sleep 0.1
+        done
+        if [ -n "$pid" ]; then kill -INT "$pid" 2>/dev/null; wait "$pid"; status=$?; fi
         if [ "$status" -ne 0 ]; then
             echo "postgres exited with status $status:" >&2; tail -n 40 "$root/postgres.log" >&2
         fi

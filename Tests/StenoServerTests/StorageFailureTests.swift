@@ -10,7 +10,7 @@ import Testing
 @Suite struct StorageFailureTests {
     @Test func aResultThatCannotBeWrittenIsRetriedThenFailsWithACode() async throws {
         let server = try TestServer()
-        let blobs = server.service.blobs
+        let blobs = server.service.fileBlobs
         // `results/` replaced by a file: every rename of a result into it fails.
         try FileManager.default.removeItem(at: blobs.resultsDirectory)
         try Data().write(to: blobs.resultsDirectory)
@@ -40,10 +40,10 @@ import Testing
     }
 
     static func enqueue(_ content: String, on server: TestServer) async throws -> UUID {
-        let temporary = server.service.blobs.temporaryFile()
+        let temporary = server.service.fileBlobs.temporaryFile()
         try Data(content.utf8).write(to: temporary)
         let id = UUID()
-        let path = try server.service.blobs.commitAudio(temporary, jobID: id)
+        let path = try server.service.fileBlobs.commitAudio(temporary, jobID: id)
         let now = server.clock.now()
         _ = try await server.service.store.insert(Job(
             id: id, options: JobOptions(), createdAt: now, expiresAt: now.addingTimeInterval(3600), maxAttempts: 3,

@@ -244,7 +244,7 @@ import Testing
             #expect(Date().timeIntervalSince(started) < 5)
             #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
             #expect(answer.contains("upload_stalled"))
-            let leftovers = try FileManager.default.contentsOfDirectory(atPath: server.service.blobs.temporaryDirectory.path)
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: server.service.fileBlobs.temporaryDirectory.path)
             #expect(leftovers.isEmpty)
             #expect(try await client.store(server).isEmpty)
             #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)

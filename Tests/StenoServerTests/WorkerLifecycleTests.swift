@@ -10,10 +10,10 @@ import Testing
 @Suite struct WorkerLifecycleTests {
     /// Records a job whose audio says `content`, as an upload would.
     func enqueue(_ content: String, on server: TestServer) async throws -> UUID {
-        let temporary = server.service.blobs.temporaryFile()
+        let temporary = server.service.fileBlobs.temporaryFile()
         try Data(content.utf8).write(to: temporary)
         let id = UUID()
-        let path = try server.service.blobs.commitAudio(temporary, jobID: id)
+        let path = try server.service.fileBlobs.commitAudio(temporary, jobID: id)
         let now = server.clock.now()
         _ = try await server.service.store.insert(Job(
             id: id, options: JobOptions(), createdAt: now, expiresAt: now.addingTimeInterval(3600), maxAttempts: 3,
@@ -68,7 +68,7 @@ import Testing
 
     @Test func cleanerSweepsOnlyOldUnreferencedFiles() async throws {
         let server = try TestServer()
-        let blobs = server.service.blobs
+        let blobs = server.service.fileBlobs
         let kept = try await enqueue("referenced audio", on: server)
         let old = Date().addingTimeInterval(-3600)
         let orphan = blobs.audioDirectory.appendingPathComponent(UUID().uuidString.lowercased())

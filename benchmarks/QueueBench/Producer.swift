@@ -5,7 +5,7 @@ import StenoServer
 /// job row into the store. The audio is a tiny stand-in (the no-op handler never reads it).
 struct Producer: Sendable {
     let store: any JobStore
-    let blobs: BlobStore
+    let blobs: FileBlobStore
     static let audio = Data(repeating: 0, count: 1024)
 
     /// One job; `createdAt` is taken before anything is written, so latency counts the whole submission.

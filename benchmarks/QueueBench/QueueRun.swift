@@ -54,14 +54,14 @@ enum QueueRun {
         defer { try? FileManager.default.removeItem(at: directory) }
 
         let (database, dropDatabase) = try await freshDatabase(configuration.store, workload, dataDirectory: dataDirectory)
-        let blobs = try BlobStore(root: dataDirectory)
+        let blobs = try FileBlobStore(root: dataDirectory)
         let result = await outcome { try await measure(configuration, workload, database, blobs, directory) }
         await dropDatabase?()
         return try result.get()
     }
 
     private static func measure(
-        _ configuration: QueueConfiguration, _ workload: QueueWorkload, _ database: BenchDatabase, _ blobs: BlobStore,
+        _ configuration: QueueConfiguration, _ workload: QueueWorkload, _ database: BenchDatabase, _ blobs: FileBlobStore,
         _ directory: URL
     ) async throws -> QueueRunResult {
         let dataDirectory = blobs.root

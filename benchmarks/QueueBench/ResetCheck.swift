@@ -12,14 +12,14 @@ enum ResetCheck {
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let (database, dropDatabase) = try await QueueRun.freshDatabase(kind, workload, dataDirectory: dataDirectory)
-        let blobs = try BlobStore(root: dataDirectory)
+        let blobs = try FileBlobStore(root: dataDirectory)
         let result = await outcome { try await check(database, driver, blobs, directory, workload) }
         await dropDatabase?()
         return try result.get()
     }
 
     private static func check(
-        _ database: BenchDatabase, _ driver: WorkerDriver, _ blobs: BlobStore, _ directory: URL, _ workload: QueueWorkload) async throws -> Int {
+        _ database: BenchDatabase, _ driver: WorkerDriver, _ blobs: FileBlobStore, _ directory: URL, _ workload: QueueWorkload) async throws -> Int {
         let dataDirectory = blobs.root
         let arguments = [
             "--database", database.description, "--data-dir", dataDirectory.path, "--driver", driver.rawValue,

@@ -43,6 +43,12 @@ extension APIError {
         APIError(.badRequest, code: "invalid_job_id", message: "'\(id)' is not a job id (a UUID)")
     }
 
+    /// The database did not answer (PostgreSQL down or restarting): a retry soon will likely work.
+    static func databaseUnavailable() -> APIError {
+        APIError(.serviceUnavailable, code: "database_unavailable", message: "the database is unavailable; retry shortly",
+                 headers: [.retryAfter: "5"])
+    }
+
     static func internalError() -> APIError {
         APIError(.internalServerError, code: "internal_error", message: "the server failed to handle the request")
     }
@@ -57,6 +63,9 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return error.jsonResponse()
+        } catch let error as DatabaseUnavailable {
+            logger.warning("request failed: database unavailable", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return APIError.databaseUnavailable().jsonResponse()
         } catch let error as HTTPError {
             if error.status == .notFound, let allowed = Self.allowedMethods(for: request.uri.path) {
                 return APIError(

@@ -7,7 +7,7 @@ import StenoEngine
 /// Every answer is a case of the generated output types, so what the server sends follows the document.
 struct JobsAPI: APIProtocol {
     let store: any JobStore
-    let blobs: BlobStore
+    let blobs: any BlobStore
     let clock: any WallClock
     let metrics: StenoMetrics
     let retrievalGrace: TimeInterval
@@ -44,7 +44,7 @@ struct JobsAPI: APIProtocol {
         }
 
         // Completed: read the result, then record the retrieval (the answer is built before any deletion).
-        guard let resultPath = job.resultPath, let data = try? blobs.read(resultPath),
+        guard let resultPath = job.resultPath, let data = try await Self.readIfPresent(resultPath, from: blobs),
               let result = try? ResultCoding.decoder.decode(TranscriptionResult.self, from: data) else {
             // The cleaner got there between the read of the row and the read of the file.
             return .gone(.init(body: .json(Self.error(APIError(
@@ -53,7 +53,7 @@ struct JobsAPI: APIProtocol {
         if job.retrievedAt == nil, let updated = try await store.markRetrieved(id: id, now: now, purgeAt: now.addingTimeInterval(retrievalGrace)) {
             job = updated
             if retrievalGrace <= 0 {
-                for name in try await store.purgeFiles(id: id, now: now) { blobs.remove(name) }
+                for name in try await store.purgeFiles(id: id, now: now) { await blobs.remove(name) }
             }
         }
         switch format {
@@ -85,10 +85,10 @@ struct JobsAPI: APIProtocol {
                 jobFinished?.signal()
                 logger.info("job cancelled", metadata: ["job_id": "\(input.path.jobId)", "was": "\(job.state.rawValue)"])
             }
-            for name in try await store.purgeFiles(id: id, now: now) { blobs.remove(name) }
+            for name in try await store.purgeFiles(id: id, now: now) { await blobs.remove(name) }
         } else if let files = try await store.markDeleted(id: id, now: now) {
             // A finished job: files and result go, the id answers 410 until its deadline.
-            for name in files { blobs.remove(name) }
+            for name in files { await blobs.remove(name) }
         }
         return .noContent(.init())
     }
@@ -145,6 +145,17 @@ struct JobsAPI: APIProtocol {
     }
 
     // MARK: Helpers
+
+    /// A blob, or nil when it is gone; a database that does not answer is an error (503), not a deleted result.
+    private static func readIfPresent(_ name: String, from blobs: any BlobStore) async throws -> Data? {
+        do {
+            return try await blobs.read(name)
+        } catch let error as DatabaseUnavailable {
+            throw error
+        } catch {
+            return nil
+        }
+    }
 
     static func error(_ error: APIError) -> Components.Schemas.ErrorResponse {
         .init(error: .init(code: error.code, message: error.message))

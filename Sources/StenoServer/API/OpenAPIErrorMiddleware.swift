@@ -15,6 +15,13 @@ struct OpenAPIErrorMiddleware: ServerMiddleware {
     ) async throws -> (HTTPResponse, HTTPBody?) {
         do {
             return try await next(request, body, metadata)
+        } catch let error as ServerError where error.underlyingError is DatabaseUnavailable {
+            logger.warning("operation failed: database unavailable", metadata: ["operation": "\(operationID)", "error": "\(error.underlyingError)"])
+            let unavailable = APIError.databaseUnavailable()
+            var fields = HTTPFields()
+            fields[.contentType] = "application/json; charset=utf-8"
+            fields[.retryAfter] = "5"
+            return (HTTPResponse(status: unavailable.status, headerFields: fields), HTTPBody(APIError.body(code: unavailable.code, message: unavailable.message)))
         } catch let error as ServerError where error.httpStatus.kind == .clientError {
             return Self.response(status: error.httpStatus, code: "invalid_parameter", message: error.causeDescription)
         } catch {

@@ -13,7 +13,7 @@ import Glibc
 /// crossed. The job is recorded before the answer, and nothing is decoded here: `202` comes in milliseconds.
 struct UploadController: Sendable {
     let store: any JobStore
-    let blobs: BlobStore
+    let blobs: any BlobStore
     let clock: any WallClock
     let metrics: StenoMetrics
     let wake: WakeSignal
@@ -88,7 +88,7 @@ struct UploadController: Sendable {
 
         let id = UUID()
         let now = clock.now()
-        let audioPath = try blobs.commitAudio(temporary, jobID: id)
+        let audioPath = try await blobs.commitAudio(temporary, jobID: id)
         committed = true
         var record = Job(
             id: id, options: options, createdAt: now, expiresAt: now.addingTimeInterval(lifetime),
@@ -100,12 +100,12 @@ struct UploadController: Sendable {
         do {
             job = try await store.insert(record)
         } catch {
-            blobs.remove(audioPath)
+            await blobs.remove(audioPath)
             throw error
         }
         if job.id != id {
             // A concurrent upload with the same key won the race: answer with its job, drop this copy.
-            blobs.remove(audioPath)
+            await blobs.remove(audioPath)
         } else {
             metrics.accepted()
             wake.signal()

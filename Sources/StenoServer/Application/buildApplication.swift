@@ -2,20 +2,29 @@ import Foundation
 public import Hummingbird
 public import Logging
 import OpenAPIHummingbird
+import ServiceLifecycle
 
 /// The parts of a built server, for the command that runs it and for the tests that drive it.
 public struct StenoService: Sendable {
     public let app: Application<RouterResponder<BasicRequestContext>>
     public let store: any JobStore
-    public let blobs: BlobStore
+    public let blobs: any BlobStore
     public let workers: WorkerPool
     public let cleaner: Cleaner
     public let metrics: StenoMetrics
+    /// This process's fresh random id: the prefix of every lease it takes.
+    public let nodeID: String
+    /// The PostgreSQL pool when the configuration names a database; nil with SQLite.
+    public let database: PostgresDatabase?
     public let webhooks: WebhookDispatcher
 }
 
 /// The composition root: the store, the files, the workers, the cleaner and the HTTP routes, wired from one
 /// configuration. `steno serve` and the tests both build the server here.
+///
+/// Without a database URL: SQLite and files in the data directory, one node. With a `postgres://` URL: jobs and
+/// blobs in PostgreSQL, shared by any number of nodes, each running what its role says; workers LISTEN for new
+/// jobs so a submit on any node wakes them.
 public func buildApplication(
     configuration: ServerConfiguration,
     transcriber: any Transcriber,
@@ -25,52 +34,98 @@ public func buildApplication(
 ) throws -> StenoService {
     var logger = logger ?? Logger(label: "steno")
     if logger.logLevel > configuration.logLevel || logger.logLevel < configuration.logLevel { logger.logLevel = configuration.logLevel }
-
     try configuration.checkExposure()
     logAccess(configuration, logger: logger)
-    let blobs = try BlobStore(root: configuration.dataDirectory)
-    let store = try SQLiteJobStore(path: configuration.databaseURL)
+    let nodeID = StenoNode.newID()
+    logger[metadataKey: "node"] = "\(nodeID)"
+
+    // Storage. Services start in list order and stop in reverse: the database first, so it stops last.
+    let store: any WebhookStore
+    let blobs: any BlobStore
+    let ready: StartGate
+    var services: [any Service] = []
+    var database: PostgresDatabase?
+    if let text = configuration.databaseURL {
+        let url = try PostgresURL(text)
+        let timeout = Duration.milliseconds(Int64(configuration.databaseTimeout * 1000))
+        let postgres = PostgresDatabase(url: url, timeout: timeout, logger: logger)
+        store = postgres.jobs
+        blobs = try PostgresBlobStore(
+            client: postgres.client, scratch: configuration.dataDirectory.appendingPathComponent("tmp", isDirectory: true),
+            timeout: timeout, logger: logger)
+        ready = postgres.ready
+        services.append(postgres)
+        database = postgres
+    } else {
+        store = try SQLiteJobStore(path: configuration.sqlitePath)
+        blobs = try FileBlobStore(root: configuration.dataDirectory)
+        ready = StartGate(open: true)
+    }
+
     let workers = WorkerPool(
         store: store, blobs: blobs, transcriber: transcriber, clock: clock, metrics: metrics,
-        settings: .init(configuration), logger: logger)
-    let cleaner = Cleaner(store: store, blobs: blobs, clock: clock, interval: configuration.cleanupInterval, logger: logger)
+        settings: .init(configuration), nodeID: nodeID, ready: ready, logger: logger)
+    let cleaner = Cleaner(
+        store: store, blobs: blobs, clock: clock, interval: configuration.cleanupInterval, ready: ready, logger: logger)
     let callbacks = try CallbackPolicy(allowlist: configuration.webhookAllow)
     let webhooks = WebhookDispatcher(
         store: store, policy: callbacks,
         signer: WebhookSigner(secret: try WebhookSigner.secret(configured: configuration.webhookSecret, dataDirectory: configuration.dataDirectory)),
         clock: clock, metrics: metrics, settings: .init(configuration), wake: workers.finished, logger: logger)
+    // Every node delivers webhooks (each delivery is claimed under a lease, so one node sends it).
+    services.append(webhooks)
+    if configuration.role.runsWorkers {
+        services.append(workers)
+        if let database {
+            services.append(JobNotificationListener(url: database.url, wake: workers.wake, logger: logger))
+        }
+    }
+    // Every node cleans: each change is made once whichever node gets there first.
+    services.append(cleaner)
 
     let router = Router()
     router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
     router.middlewares.add(JSONErrorMiddleware(logger: logger))
     router.middlewares.add(AuthMiddleware(keys: configuration.apiKeys, rateLimiter: configuration.rateLimit.map(RateLimiter.init)))
-    UploadController(
-        store: store, blobs: blobs, clock: clock, metrics: metrics, wake: workers.wake,
-        supportedLanguages: transcriber.supportedLanguages, maxUploadBytes: configuration.maxUploadBytes,
-        maxQueuedJobs: configuration.maxQueuedJobs, retention: configuration.retention,
-        maxRetention: configuration.maxRetention, maxAttempts: configuration.maxAttempts,
-        jobLimiter: configuration.maxJobsPerKey.map(TenantJobLimiter.init), stallTimeout: configuration.uploadStallTimeout,
-        logger: logger, callbacks: callbacks
-    ).addRoutes(to: router)
+    if configuration.role.servesAPI {
+        UploadController(
+            store: store, blobs: blobs, clock: clock, metrics: metrics, wake: workers.wake,
+            supportedLanguages: transcriber.supportedLanguages, maxUploadBytes: configuration.maxUploadBytes,
+            maxQueuedJobs: configuration.maxQueuedJobs, retention: configuration.retention,
+            maxRetention: configuration.maxRetention, maxAttempts: configuration.maxAttempts,
+            jobLimiter: configuration.maxJobsPerKey.map(TenantJobLimiter.init), stallTimeout: configuration.uploadStallTimeout,
+            logger: logger, callbacks: callbacks
+        ).addRoutes(to: router)
+    } else {
+        router.middlewares.add(WorkerNodeMiddleware())
+    }
     try OperationsRoutes(store: store, metrics: metrics).addRoutes(to: router)
     let api = JobsAPI(
         store: store, blobs: blobs, clock: clock, metrics: metrics, retrievalGrace: configuration.retrievalGrace,
         minFreeDiskBytes: configuration.minFreeDiskBytes, logger: logger, webhooks: store, jobFinished: workers.finished)
+    // A worker node answers the health checks of the document, not the job operations.
+    let transport = configuration.role.servesAPI
+        ? OperationFilter(base: router, allow: { _ in true })
+        : OperationFilter(base: router, allow: { ["/healthz", "/readyz"].contains($0) })
     try api.registerHandlers(
-        on: router, configuration: APIJSON.runtimeConfiguration, middlewares: [OpenAPIErrorMiddleware(logger: logger)])
+        on: transport, configuration: APIJSON.runtimeConfiguration, middlewares: [OpenAPIErrorMiddleware(logger: logger)])
 
-    // Services start in this order and stop in reverse, after the HTTP server (which Hummingbird adds last):
-    // on SIGTERM the server stops accepting first, then the cleaner, then the workers finish or release jobs,
-    // then the webhook dispatcher finishes its attempts in flight (what is left is delivered after the restart).
+    // Hummingbird adds the HTTP server last: on SIGTERM it stops accepting first, then the cleaner, then the
+    // workers finish or release their jobs, then the webhook dispatcher finishes its attempts in flight (what is
+    // left is delivered after the restart), then the database pool closes.
     // The idle timeout closes connections that send nothing: a request head that never completes, a stopped
     // body, an idle keep-alive connection (a response being computed does not count as idle).
-    let app = Application(
+    var app = Application(
         router: router,
         server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(configuration.idleTimeout * 1000)))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "steno"),
-        services: [webhooks, workers, cleaner],
+        services: services,
         logger: logger)
-    return StenoService(app: app, store: store, blobs: blobs, workers: workers, cleaner: cleaner, metrics: metrics, webhooks: webhooks)
+    // Listen once the schema is there (at once with SQLite).
+    app.beforeServerStarts { _ = await ready.waitUnlessShuttingDown() }
+    return StenoService(
+        app: app, store: store, blobs: blobs, workers: workers, cleaner: cleaner, metrics: metrics, nodeID: nodeID,
+        database: database, webhooks: webhooks)
 }
 
 /// Says at start who can use the server: the number of keys (never the keys), or that it runs open.

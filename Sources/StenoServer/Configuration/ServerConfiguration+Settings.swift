@@ -14,6 +14,7 @@ extension ServerConfiguration {
         "STENO_MAX_QUEUED_JOBS", "STENO_MAX_ATTEMPTS", "STENO_LEASE", "STENO_SHUTDOWN_GRACE",
         "STENO_CLEANUP_INTERVAL", "STENO_MIN_FREE_DISK", "STENO_LOG_LEVEL", "STENO_FFMPEG",
         "STENO_DECODER_TIMEOUT", "STENO_DECODER_CPU", "STENO_DECODER_MEMORY",
+        "STENO_DATABASE_URL", "STENO_ROLE", "STENO_DATABASE_TIMEOUT", "STENO_POLL_INTERVAL",
         "STENO_WEBHOOK_SECRET", "STENO_WEBHOOK_ALLOW", "STENO_WEBHOOK_TIMEOUT", "STENO_WEBHOOK_MAX_ATTEMPTS",
         "STENO_WEBHOOK_BACKOFF", "STENO_PUBLIC_URL",
     ] + accessVariables
@@ -86,6 +87,21 @@ extension ServerConfiguration {
         if let timeout = try seconds("STENO_DECODER_TIMEOUT") { decoderTimeout = timeout }
         if let cpu = try seconds("STENO_DECODER_CPU") { decoderCPUSeconds = Int(cpu.rounded(.up)) }
         if let memory = try bytes("STENO_DECODER_MEMORY") { decoderMemoryBytes = memory }
+        if let url = settings["STENO_DATABASE_URL"] {
+            guard PostgresURL.isPostgres(url) else {
+                throw ConfigurationError(description: "--database/STENO_DATABASE_URL must be a postgres:// URL (leave it unset for SQLite in the data directory)")
+            }
+            _ = try PostgresURL(url)
+            databaseURL = url
+        }
+        if let role = settings["STENO_ROLE"] {
+            guard let parsed = NodeRole(rawValue: role.lowercased()) else {
+                throw ConfigurationError(description: "--role/STENO_ROLE=\(role) is not one of all, api, worker")
+            }
+            self.role = parsed
+        }
+        if let timeout = try seconds("STENO_DATABASE_TIMEOUT") { databaseTimeout = timeout }
+        if let interval = try seconds("STENO_POLL_INTERVAL") { pollInterval = max(0.01, interval) }
         try readAccessSettings(settings)
         try readWebhookSettings(settings, seconds: seconds, integer: integer)
 
@@ -100,6 +116,10 @@ extension ServerConfiguration {
         if let cpu = decoderCPUSeconds, cpu < 1 { throw ConfigurationError(description: "decoder CPU time must be at least 1 s") }
         // ffmpeg maps about 400 MB of libraries before it reads a byte: less would fail every job.
         guard decoderMemoryBytes >= 64 << 20 else { throw ConfigurationError(description: "decoder memory must be at least 64M") }
+        guard role == .all || databaseURL != nil else {
+            throw ConfigurationError(description: "--role \(role.rawValue) needs a shared database: set --database/STENO_DATABASE_URL to a postgres:// URL")
+        }
+        guard databaseTimeout > 0 else { throw ConfigurationError(description: "database timeout must be more than 0") }
         guard maxUploadBytes >= 1 else { throw ConfigurationError(description: "max upload bytes must be at least 1") }
     }
 }

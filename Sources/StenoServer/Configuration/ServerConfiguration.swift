@@ -31,7 +31,8 @@ public struct ServerConfiguration: Sendable {
     /// A worker's claim on a job lasts this long unless renewed by its heartbeat.
     public var leaseDuration: TimeInterval = 60
     public var heartbeatInterval: TimeInterval = 5
-    /// How often an idle worker looks for work when no upload wakes it.
+    /// How often an idle worker looks for work when no upload (or, with PostgreSQL, no notification) wakes it;
+    /// also how soon an idle node rescues a job whose lease expired.
     public var pollInterval: TimeInterval = 1
     public var cleanupInterval: TimeInterval = 30
     /// On SIGTERM, running transcriptions get this long to finish before they are released.
@@ -46,6 +47,13 @@ public struct ServerConfiguration: Sendable {
     /// Address-space limit of one ffmpeg/ffprobe run; past it `decoder_limit_exceeded`.
     public var decoderMemoryBytes: Int64 = 1536 << 20
     public var logLevel: Logger.Level = .info
+    /// `postgres://user:password@host:port/database`: jobs and blobs in PostgreSQL, shared by every node on it.
+    /// Nil: SQLite and files in the data directory (one node).
+    public var databaseURL: String?
+    /// What this process runs; `api` and `worker` need a PostgreSQL `databaseURL`.
+    public var role: NodeRole = .all
+    /// Longest wait for one database statement before the API answers 503 (PostgreSQL).
+    public var databaseTimeout: TimeInterval = 10
     /// API keys by tenant; none means open mode (one anonymous tenant, loopback only unless `allowOpen`).
     public var apiKeys = APIKeyRing()
     /// Run without keys on a non-loopback address (`--open`).
@@ -76,5 +84,5 @@ public struct ServerConfiguration: Sendable {
 
     public init() {}
 
-    package var databaseURL: URL { dataDirectory.appendingPathComponent("steno.sqlite") }
+    package var sqlitePath: URL { dataDirectory.appendingPathComponent("steno.sqlite") }
 }

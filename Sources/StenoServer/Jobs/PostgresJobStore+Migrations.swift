@@ -102,6 +102,44 @@ extension PostgresJobStore {
             // The dispatchers' claim reads the pending deliveries only.
             "CREATE INDEX steno_webhooks_due ON steno_webhooks (next_attempt_at) WHERE state = 'pending'",
         ]),
+        // `PostgresBlobStore`: a blob is a header row and its 1 MiB chunks, deleted with it.
+        Migration(version: 4, name: "blobs", statements: [
+            """
+            CREATE TABLE steno_blobs (
+                name text PRIMARY KEY,
+                bytes bigint NOT NULL,
+                chunks integer NOT NULL,
+                created_at timestamptz NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE steno_blob_chunks (
+                name text NOT NULL REFERENCES steno_blobs (name) ON DELETE CASCADE,
+                chunk integer NOT NULL,
+                data bytea NOT NULL,
+                PRIMARY KEY (name, chunk)
+            )
+            """,
+            // Audio is mostly compressed already: store chunks out of line without trying to compress them.
+            "ALTER TABLE steno_blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL",
+            "CREATE INDEX steno_blobs_created ON steno_blobs (created_at)",
+        ]),
+        // Wakes idle workers on every node: a job that becomes pending (a submit, a retry, a release) notifies the
+        // `steno_jobs` channel when its transaction commits, and the nodes LISTENing there claim at once.
+        Migration(version: 5, name: "job notifications", statements: [
+            """
+            CREATE FUNCTION steno_jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_notify('steno_jobs', '');
+                RETURN NULL;
+            END
+            $$
+            """,
+            """
+            CREATE TRIGGER steno_jobs_notify AFTER INSERT OR UPDATE OF state ON steno_jobs
+                FOR EACH ROW WHEN (NEW.state = 'pending') EXECUTE FUNCTION steno_jobs_notify()
+            """,
+        ]),
     ]
 
     /// Any fixed number shared by every Steno node: the advisory lock that serialises migrations when several

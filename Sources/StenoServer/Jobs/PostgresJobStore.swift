@@ -15,9 +15,12 @@ public import PostgresNIO
 public final class PostgresJobStore: JobStore {
     let client: PostgresClient
     let logger: Logger
+    /// Longest wait for one statement, connection included: past it the call throws `DatabaseUnavailable`.
+    let timeout: Duration
 
-    public init(client: PostgresClient, logger: Logger = Logger(label: "steno.jobs.postgres")) {
+    public init(client: PostgresClient, timeout: Duration = .seconds(10), logger: Logger = Logger(label: "steno.jobs.postgres")) {
         self.client = client
+        self.timeout = timeout
         self.logger = logger
     }
 
@@ -268,10 +271,9 @@ public final class PostgresJobStore: JobStore {
 
     public func referencedFiles() async throws -> Set<String> {
         var names = Set<String>()
-        let rows = try await client.query(
-            "SELECT audio_path, result_path FROM steno_jobs WHERE audio_path IS NOT NULL OR result_path IS NOT NULL",
-            logger: logger)
-        for try await row in rows {
+        let rows = try await all(
+            "SELECT audio_path, result_path FROM steno_jobs WHERE audio_path IS NOT NULL OR result_path IS NOT NULL")
+        for row in rows {
             names.formUnion(try Self.paths(from: row))
         }
         return names
@@ -289,7 +291,8 @@ public final class PostgresJobStore: JobStore {
     // MARK: - Helpers
 
     private func all(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await client.query(query, logger: logger).collect()
+        let (client, logger) = (client, logger)
+        return try await withDatabaseDeadline(timeout) { try await client.query(query, logger: logger).collect() }
     }
 
     private func one(_ query: PostgresQuery) async throws -> PostgresRow? {

@@ -35,6 +35,12 @@ public struct StenoMetrics: Sendable {
         Counter(label: "steno_rejected_writes_total", dimensions: [("write", write)], factory: factory).increment()
     }
 
+    /// Claims of a job that was claimed before: retries after a transient error, and rescues of jobs whose worker
+    /// died or stalled past its lease (summed over nodes, reclaimed minus retried counts the rescues).
+    func reclaimed() {
+        Counter(label: "steno_jobs_reclaimed_total", factory: factory).increment()
+    }
+
     /// One transcription: wall time, audio length and their ratio (below 1 is faster than real time).
     func transcribed(processingSeconds: Double, audioSeconds: Double) {
         Timer(label: "steno_processing_seconds", factory: factory).recordSeconds(processingSeconds)

@@ -1,113 +1,35 @@
 public import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// Audio uploads and transcription results on the filesystem, under the data directory:
-/// `audio/<job id>`, `results/<job id>[.<attempt tag>].json`, and `tmp/` for files being written. Every file appears under
-/// its final name by an atomic rename, so a reader never sees half a file; the rows of the job store point at
-/// files by name, and files no row points at (a crash between rename and insert) are orphans the cleaner sweeps.
-public struct BlobStore: Sendable {
-    public let root: URL
-    package var audioDirectory: URL { root.appendingPathComponent("audio", isDirectory: true) }
-    package var resultsDirectory: URL { root.appendingPathComponent("results", isDirectory: true) }
-    package var temporaryDirectory: URL { root.appendingPathComponent("tmp", isDirectory: true) }
+/// Where audio uploads and transcription results live, by name (`audio/<job id>`, `results/<job id>-<n>.json`);
+/// job rows point at blobs by these names. `FileBlobStore` keeps them in the data directory (one machine),
+/// `PostgresBlobStore` in the database, shared by every node. Either way a blob appears whole or not at all, and
+/// blobs no row points at (a crash between writing one and recording it) are orphans that `sweepOrphans` removes.
+public protocol BlobStore: Sendable {
+    /// A fresh path for a local file being written (an upload streamed in from a client). The caller deletes it
+    /// unless it hands it to `commitAudio`.
+    func temporaryFile() -> URL
+    /// Makes a finished local file the audio of `jobID` and consumes the file. Returns the blob's name.
+    func commitAudio(_ temporary: URL, jobID: UUID) async throws -> String
+    /// Stores a result. Every call writes a new name, so a late write of a stale worker never replaces (and its
+    /// clean-up never deletes) the result of the worker that owns the job.
+    func writeResult(_ data: Data, jobID: UUID) async throws -> String
+    /// A whole blob (results: small).
+    func read(_ name: String) async throws -> Data
+    /// Runs `body` with the blob as a local file (audio for the decoder), which exists only during `body`.
+    func withLocalFile<Value: Sendable>(_ name: String, _ body: (URL) async throws -> Value) async throws -> Value
+    /// Deletes a blob; a missing one is not an error. Best effort: what fails to go is an orphan for the sweep.
+    func remove(_ name: String) async
+    func exists(_ name: String) async throws -> Bool
+    /// Deletes blobs (and local temporary files) that no name in `referenced` points at and that are older than
+    /// `cutoff` (the age guards an upload between its commit and its insert). Returns their names.
+    func sweepOrphans(referenced: Set<String>, olderThan cutoff: Date) async throws -> [String]
+    /// Free bytes where this node spools uploads (for `/readyz`).
+    func freeBytes() -> Int64?
+}
 
-    public init(root: URL) throws {
-        self.root = root
-        for directory in [audioDirectory, resultsDirectory, temporaryDirectory] {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        }
-    }
-
-    /// A fresh path in `tmp/` for an upload or result being written.
-    package func temporaryFile() -> URL {
-        temporaryDirectory.appendingPathComponent(UUID().uuidString.lowercased() + ".part")
-    }
-
-    /// Moves a finished temporary file to its final name. Returns the name to store in the job row.
-    package func commitAudio(_ temporary: URL, jobID: UUID) throws -> String {
-        let name = "audio/" + jobID.uuidString.lowercased()
-        try moveAtomically(temporary, to: url(for: name))
-        return name
-    }
-
-    /// Writes a result atomically (temporary file, fsync, rename). Returns the name to store in the job row.
-    /// `attemptTag` (a lease token) gives each attempt a name of its own, so that a stalled worker whose
-    /// lease was taken over can never replace the file of the worker that completed the job.
-    package func writeResult(_ data: Data, jobID: UUID, attemptTag: String? = nil) throws -> String {
-        let tag = attemptTag.map { "." + $0.prefix(8) } ?? ""
-        let name = "results/" + jobID.uuidString.lowercased() + tag + ".json"
-        let temporary = temporaryFile()
-        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary.path])
-        }
-        let handle = try FileHandle(forWritingTo: temporary)
-        do {
-            try handle.write(contentsOf: data)
-            try handle.synchronize()
-            try handle.close()
-        } catch {
-            try? handle.close()
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        }
-        do {
-            try moveAtomically(temporary, to: url(for: name))
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        }
-        return name
-    }
-
-    package func read(_ name: String) throws -> Data {
-        try Data(contentsOf: url(for: name))
-    }
-
-    package func url(for name: String) -> URL {
-        root.appendingPathComponent(name)
-    }
-
-    /// Deletes a file by name; a missing file is not an error (deletion is idempotent).
-    package func remove(_ name: String) {
-        try? FileManager.default.removeItem(at: url(for: name))
-    }
-
-    package func exists(_ name: String) -> Bool {
-        FileManager.default.fileExists(atPath: url(for: name).path)
-    }
-
-    /// Deletes files that no job points at and that were last modified before `olderThan` (the age guards an
-    /// upload between its rename and its insert, and temporary files still being written). Returns their names.
-    package func sweepOrphans(referenced: Set<String>, olderThan cutoff: Date) -> [String] {
-        var removed: [String] = []
-        for (folder, directory) in [("audio", audioDirectory), ("results", resultsDirectory), ("tmp", temporaryDirectory)] {
-            let entries = (try? FileManager.default.contentsOfDirectory(
-                at: directory, includingPropertiesForKeys: [.contentModificationDateKey])) ?? []
-            for entry in entries {
-                let name = folder + "/" + entry.lastPathComponent
-                guard !referenced.contains(name) else { continue }
-                let modified = (try? entry.resourceValues(forKeys: [.contentModificationDateKey]))?.contentModificationDate
-                guard let modified, modified < cutoff else { continue }
-                try? FileManager.default.removeItem(at: entry)
-                removed.append(name)
-            }
-        }
-        return removed
-    }
-
-    /// Free bytes on the data directory's filesystem.
-    package func freeBytes() -> Int64? {
-        let attributes = try? FileManager.default.attributesOfFileSystem(forPath: root.path)
-        return (attributes?[.systemFreeSize] as? NSNumber)?.int64Value
-    }
-
-    private func moveAtomically(_ source: URL, to destination: URL) throws {
-        // rename(2) replaces the destination atomically, unlike FileManager.moveItem.
-        guard rename(source.path, destination.path) == 0 else {
-            let code = errno
-            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
-        }
+extension BlobStore {
+    /// A new result name for a job: unique per write (see `writeResult`).
+    static func resultName(jobID: UUID) -> String {
+        "results/" + jobID.uuidString.lowercased() + "-" + UUID().uuidString.prefix(8).lowercased() + ".json"
     }
 }

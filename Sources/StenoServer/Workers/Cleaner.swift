@@ -5,7 +5,8 @@ public import ServiceLifecycle
 /// Deletes what is due, every `interval`: files of jobs whose retrieval grace is over (and of failed or
 /// cancelled jobs), jobs past their deadline with their files, and orphan files left by a crash. Works in
 /// bounded batches so that a backlog never blocks a pass. Rows change first, then files go, so a row never
-/// points at a missing file.
+/// points at a missing file. Safe on several nodes at once: each row change happens once, whichever node makes
+/// it, and deleting a blob twice is harmless.
 public final class Cleaner: Service {
     public struct Report: Sendable, Equatable {
         public var purgedJobs = 0
@@ -14,15 +15,20 @@ public final class Cleaner: Service {
     }
 
     private let store: any JobStore
-    private let blobs: BlobStore
+    private let blobs: any BlobStore
     private let clock: any WallClock
     private let interval: TimeInterval
     private let logger: Logger
     /// Files younger than this are never orphans: an upload may sit between its rename and its insert.
     private let orphanAge: TimeInterval = 600
     private let batch = 500
+    private let ready: StartGate
 
-    package init(store: any JobStore, blobs: BlobStore, clock: any WallClock, interval: TimeInterval, logger: Logger) {
+    package init(
+        store: any JobStore, blobs: any BlobStore, clock: any WallClock, interval: TimeInterval,
+        ready: StartGate = StartGate(open: true), logger: Logger
+    ) {
+        self.ready = ready
         self.store = store
         self.blobs = blobs
         self.clock = clock
@@ -31,6 +37,7 @@ public final class Cleaner: Service {
     }
 
     public func run() async throws {
+        guard await ready.waitUnlessShuttingDown() else { return }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let report = try await sweep()
@@ -50,7 +57,7 @@ public final class Cleaner: Service {
         while true {
             let due = try await store.purgeable(now: now, limit: batch)
             for job in due {
-                for name in try await store.purgeFiles(id: job.id, now: now) { blobs.remove(name) }
+                for name in try await store.purgeFiles(id: job.id, now: now) { await blobs.remove(name) }
             }
             report.purgedJobs += due.count
             if due.count < batch { break }
@@ -59,13 +66,13 @@ public final class Cleaner: Service {
             let expired = try await store.expired(now: now, limit: batch)
             for job in expired {
                 try await store.delete(id: job.id)
-                for name in [job.audioPath, job.resultPath].compactMap({ $0 }) { blobs.remove(name) }
+                for name in [job.audioPath, job.resultPath].compactMap({ $0 }) { await blobs.remove(name) }
             }
             report.expiredJobs += expired.count
             if expired.count < batch { break }
         }
         let referenced = try await store.referencedFiles()
-        report.orphanFiles = blobs.sweepOrphans(referenced: referenced, olderThan: Date().addingTimeInterval(-orphanAge)).count
+        report.orphanFiles = try await blobs.sweepOrphans(referenced: referenced, olderThan: Date().addingTimeInterval(-orphanAge)).count
         return report
     }
 }

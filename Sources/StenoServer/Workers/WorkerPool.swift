@@ -5,8 +5,10 @@ import StenoEngine
 
 /// Runs jobs: `workers` loops that each claim a job, transcribe it on a thread of their own while a heartbeat
 /// renews the lease and records progress, then write the outcome guarded by the lease. A `Service`: at start
-/// it resumes the jobs a previous run left processing; on graceful shutdown it stops claiming, lets running
-/// transcriptions finish within `shutdownGrace`, then stops them and gives their jobs back to the queue.
+/// (single-node SQLite only) it resumes the jobs a previous run left processing — with several nodes on one
+/// PostgreSQL, jobs of a dead node are rescued by `claim` once their lease expires instead; on graceful shutdown
+/// it stops claiming, lets running transcriptions finish within `shutdownGrace`, then stops them and gives their
+/// jobs back to the queue. Outcomes are written again while the database is briefly unavailable.
 public final class WorkerPool: Service {
     package struct Settings: Sendable {
         var workers: Int
@@ -15,6 +17,8 @@ public final class WorkerPool: Service {
         var pollInterval: TimeInterval
         var retryBackoff: TimeInterval
         var shutdownGrace: TimeInterval
+        /// Only right when this process is the only one on its database: every processing job is then its own.
+        var resumeInterruptedAtStart: Bool
 
         init(_ configuration: ServerConfiguration) {
             workers = max(1, configuration.workers)
@@ -23,11 +27,12 @@ public final class WorkerPool: Service {
             pollInterval = configuration.pollInterval
             retryBackoff = configuration.retryBackoff
             shutdownGrace = configuration.shutdownGrace
+            resumeInterruptedAtStart = configuration.databaseURL == nil
         }
     }
 
     private let store: any JobStore
-    private let blobs: BlobStore
+    private let blobs: any BlobStore
     private let transcriber: any Transcriber
     private let clock: any WallClock
     private let metrics: StenoMetrics
@@ -36,17 +41,23 @@ public final class WorkerPool: Service {
     package let wake = WakeSignal()
     /// Signalled whenever this pool finishes a job (completed or failed): the webhook dispatcher waits on it.
     package let finished = WakeSignal()
-    /// A fresh id per process, so a restarted server never mistakes its predecessor's leases for its own.
-    package let instanceID = "steno-" + UUID().uuidString.prefix(8).lowercased()
+    /// A fresh id per process (the lease owner prefix), so a restarted node never mistakes its predecessor's
+    /// leases for its own.
+    package let nodeID: String
+    /// Opens when the store is usable (the database migrated).
+    private let ready: StartGate
     /// Set when graceful shutdown begins: no more claims.
     private let stopping = Locked(false)
     /// Set when the shutdown grace period is over: running transcriptions stop at their next window.
     private let aborting = Locked(false)
 
     package init(
-        store: any JobStore, blobs: BlobStore, transcriber: any Transcriber, clock: any WallClock,
-        metrics: StenoMetrics, settings: Settings, logger: Logger
+        store: any JobStore, blobs: any BlobStore, transcriber: any Transcriber, clock: any WallClock,
+        metrics: StenoMetrics, settings: Settings, nodeID: String = StenoNode.newID(), ready: StartGate = StartGate(open: true),
+        logger: Logger
     ) {
+        self.nodeID = nodeID
+        self.ready = ready
         self.store = store
         self.blobs = blobs
         self.transcriber = transcriber
@@ -57,12 +68,15 @@ public final class WorkerPool: Service {
     }
 
     public func run() async throws {
-        let resumed = try await store.resumeInterrupted(now: clock.now())
-        if resumed > 0 { logger.notice("resumed jobs interrupted by the previous run", metadata: ["jobs": "\(resumed)"]) }
+        guard await ready.waitUnlessShuttingDown() else { return }
+        if settings.resumeInterruptedAtStart {
+            let resumed = try await store.resumeInterrupted(now: clock.now())
+            if resumed > 0 { logger.notice("resumed jobs interrupted by the previous run", metadata: ["jobs": "\(resumed)"]) }
+        }
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 for index in 0..<settings.workers {
-                    group.addTask { await self.workLoop(worker: "\(self.instanceID)-\(index)") }
+                    group.addTask { await self.workLoop(worker: "\(self.nodeID)-\(index)") }
                 }
             }
         } onGracefulShutdown: {
@@ -85,9 +99,11 @@ public final class WorkerPool: Service {
     private var isStopping: Bool { stopping.current }
 
     private func workLoop(worker: String) async {
-        while !isStopping {
+        // A cancelled task (not a graceful stop) ends the loop too: its waits return at once, so it would spin.
+        while !isStopping && !Task.isCancelled {
             do {
                 if let lease = try await store.claim(owner: worker, leaseDuration: settings.leaseDuration, now: clock.now()) {
+                    if lease.job.attempts > 1 { metrics.reclaimed() }
                     await process(lease)
                 } else {
                     await wake.wait(timeout: .seconds(settings.pollInterval))
@@ -136,17 +152,19 @@ public final class WorkerPool: Service {
                     }
                 }
             }
-            let file = blobs.url(for: audioPath)
             let options = job.options.transcriptionOptions
             let result: Result<TranscriptionResult, any Error>
             do {
                 let transcriber = self.transcriber
                 let aborting = self.aborting
-                result = .success(try await InferenceThread.run(name: "steno-inference") {
-                    try transcriber.transcribe(
-                        file: file, options: options,
-                        progress: { fraction in progress.withLock { $0 = max($0, fraction) } },
-                        isCancelled: { leaseLost.current || aborting.current })
+                // A local file for the decoder: the file itself on one machine, a download from the database otherwise.
+                result = .success(try await blobs.withLocalFile(audioPath) { file in
+                    try await InferenceThread.run(name: "steno-inference") {
+                        try transcriber.transcribe(
+                            file: file, options: options,
+                            progress: { fraction in progress.withLock { $0 = max($0, fraction) } },
+                            isCancelled: { leaseLost.current || aborting.current })
+                    }
                 })
             } catch {
                 result = .failure(error)
@@ -170,9 +188,10 @@ public final class WorkerPool: Service {
         let job = lease.job
         switch outcome {
         case .success(let result):
+            let data = try ResultCoding.encoder.encode(result)
             let name: String
             do {
-                name = try blobs.writeResult(try ResultCoding.encoder.encode(result), jobID: job.id, attemptTag: lease.token)
+                name = try await persistently(log) { try await self.blobs.writeResult(data, jobID: job.id) }
             } catch {
                 // The result could not be stored (a full disk, most likely; `writeResult` leaves no partial
                 // file): the job is retried later like any transient failure, and fails with this code when out
@@ -181,15 +200,24 @@ public final class WorkerPool: Service {
                 try await retryOrFail(lease, error: error, code: code, finalCode: code, log: log)
                 return
             }
-            if try await store.complete(lease, resultPath: name, duration: result.duration, language: result.language, now: clock.now()) {
+            let completed: Bool
+            do {
+                completed = try await persistently(log) {
+                    try await self.store.complete(lease, resultPath: name, duration: result.duration, language: result.language, now: self.clock.now())
+                }
+            } catch {
+                await blobs.remove(name)
+                throw error
+            }
+            if completed {
                 metrics.transcribed(processingSeconds: seconds, audioSeconds: result.duration)
                 metrics.finished(.completed)
                 finished.signal()
                 log.info("transcription completed", metadata: ["seconds": "\(seconds)", "audio_seconds": "\(result.duration)"])
             } else {
-                // Cancelled or taken over meanwhile: the newer state stands, and this result (a file of this
-                // attempt's own) is not wanted.
-                blobs.remove(name)
+                // Cancelled or taken over meanwhile: the newer state stands, and this result (a name of this
+                // write's own) is not wanted.
+                await blobs.remove(name)
                 metrics.rejectedWrite("complete")
                 log.notice("result dropped: the job was cancelled or taken over")
             }
@@ -200,12 +228,20 @@ public final class WorkerPool: Service {
             }
             if aborting.current, (error as? EngineError) == .cancelled {
                 // Shutdown stopped it: not the job's fault, so the attempt is given back.
-                _ = try await store.release(lease, runAfter: clock.now(), failure: nil, countAttempt: false)
+                _ = try await persistently(log) { try await self.store.release(lease, runAfter: self.clock.now(), failure: nil, countAttempt: false) }
                 log.notice("transcription interrupted by shutdown; the job is queued again")
                 return
             }
+            if error is DatabaseUnavailable {
+                // The audio could not be fetched: not the job's fault either, so the attempt is given back.
+                _ = try await persistently(log) {
+                    try await self.store.release(lease, runAfter: self.clock.now().addingTimeInterval(1), failure: nil, countAttempt: false)
+                }
+                log.warning("the database was unavailable during the job; it is queued again", metadata: ["error": "\(error)"])
+                return
+            }
             if let failure = Self.permanentFailure(error) {
-                if try await store.fail(lease, failure: failure, now: clock.now()) {
+                if try await persistently(log, { try await self.store.fail(lease, failure: failure, now: self.clock.now()) }) {
                     metrics.finished(.failed)
                     finished.signal()
                     log.notice("transcription failed", metadata: ["code": "\(failure.code)", "message": "\(failure.message)"])
@@ -222,7 +258,7 @@ public final class WorkerPool: Service {
         let job = lease.job
         if job.attempts >= job.maxAttempts {
             let failure = JobFailure(code: finalCode, message: "failed \(job.attempts) times; last error: \(error)")
-            if try await store.fail(lease, failure: failure, now: clock.now()) {
+            if try await persistently(log, { try await self.store.fail(lease, failure: failure, now: self.clock.now()) }) {
                 metrics.finished(.failed)
                 finished.signal()
                 log.error("transcription failed for good", metadata: ["code": "\(finalCode)", "error": "\(error)"])
@@ -232,11 +268,28 @@ public final class WorkerPool: Service {
         } else {
             let delay = backoff(attempt: job.attempts)
             let failure = JobFailure(code: code, message: "\(error)")
-            if try await store.release(lease, runAfter: clock.now().addingTimeInterval(delay), failure: failure, countAttempt: true) {
+            let runAfter = clock.now().addingTimeInterval(delay)
+            if try await persistently(log, { try await self.store.release(lease, runAfter: runAfter, failure: failure, countAttempt: true) }) {
                 metrics.retried()
                 log.warning("transcription failed; retrying", metadata: ["code": "\(code)", "error": "\(error)", "delay": "\(delay)"])
             } else {
                 metrics.rejectedWrite("release")
+            }
+        }
+    }
+
+    /// Runs a write again while the database is unavailable (restarting, failing over), for up to twice the lease
+    /// (at least a minute): a finished transcription is not thrown away for a blip. Other errors pass at once.
+    private func persistently<Value: Sendable>(_ log: Logger, _ write: @Sendable () async throws -> Value) async throws -> Value {
+        let deadline = ContinuousClock.now + .seconds(max(2 * settings.leaseDuration, 60))
+        var delay = 0.2
+        while true {
+            do {
+                return try await write()
+            } catch let error as DatabaseUnavailable where ContinuousClock.now < deadline && !aborting.current {
+                log.warning("database unavailable; writing the outcome again", metadata: ["error": "\(error)", "retry_in": "\(delay)s"])
+                try await Task.sleep(for: .seconds(delay))
+                delay = min(delay * 2, 5)
             }
         }
     }

@@ -1,0 +1,147 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import PostgresNIO
+import StenoServer
+import Testing
+
+extension StenoService {
+    /// The filesystem blob store of a server built without a database URL (the in-process tests).
+    var fileBlobs: FileBlobStore { blobs as! FileBlobStore }
+}
+
+/// One `steno serve --role … --database …` process of a cluster test, on a data directory of its own, its log
+/// in that directory.
+final class NodeProcess: @unchecked Sendable {
+    let process = Process()
+    let base: URL
+    let directory: TemporaryDirectory
+    let log: URL
+
+    init(role: String, database: String, extra: [String: String] = [:]) throws {
+        directory = try TemporaryDirectory()
+        log = directory.url.appendingPathComponent("steno.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let port = Int.random(in: 20000..<50000)
+        base = URL(string: "http://127.0.0.1:\(port)")!
+        process.executableURL = RestartTests.binary
+        process.arguments = ["serve", "--role", role, "--database", database]
+        // Short leases and one engine thread: several nodes share two cores in CI.
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("STENO_") }.merging([
+            "STENO_PORT": String(port), "STENO_DATA_DIR": directory.url.path, "STENO_MODEL": Fixtures.model.path,
+            "STENO_WORKERS": "1", "STENO_THREADS": "1", "STENO_LEASE": "6s", "STENO_RETRIEVAL_GRACE": "0",
+            "STENO_CLEANUP_INTERVAL": "2s", "STENO_DATABASE_TIMEOUT": "2s", "STENO_LOG_LEVEL": "notice",
+        ].merging(extra) { $1 }) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: log)
+        try process.run()
+    }
+
+    func waitUntilHealthy() async throws {
+        for _ in 0..<1200 {
+            if let (_, response) = try? await URLSession.shared.data(from: base.appendingPathComponent("healthz")),
+               (response as? HTTPURLResponse)?.statusCode == 200 { return }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("node \(base) never became healthy: \(logText)")
+        throw CancellationError()
+    }
+
+    var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// The node id the process logged at start (`node=<id>`).
+    var nodeID: String? {
+        guard let range = logText.range(of: "node=") else { return nil }
+        return String(logText[range.upperBound...].prefix { !$0.isWhitespace })
+    }
+
+    func kill() {
+        guard process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func terminate() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+/// Plain HTTP against live nodes.
+enum LiveHTTP {
+    static func get(_ url: URL) async throws -> (status: Int, body: Data) {
+        let (data, response) = try await URLSession.shared.data(from: url)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    static func upload(_ file: URL, to base: URL) async throws -> (status: Int, body: Data) {
+        let boundary = "cluster-test"
+        var body = Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n".utf8)
+        body += try Data(contentsOf: file)
+        body += Data("\r\n--\(boundary)--\r\n".utf8)
+        var request = URLRequest(url: base.appendingPathComponent("transcribe"))
+        request.httpMethod = "POST"
+        request.setValue("multipart/form-data; boundary=\(boundary)", forHTTPHeaderField: "Content-Type")
+        let (data, response) = try await URLSession.shared.upload(for: request, from: body)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    static func errorCode(_ body: Data) -> String? {
+        try? TestJSON.decoder.decode(Components.Schemas.ErrorResponse.self, from: body).error.code
+    }
+}
+
+/// Short real recordings with their reference transcripts: the five LibriVox clips (3–7 s) and the five
+/// `cards` clips (1–3.5 s) of pocketsphinx's test data.
+enum ShortClips {
+    struct Clip: Sendable {
+        let file: URL
+        let reference: String
+    }
+
+    static let cards = URL(fileURLWithPath: "/usr/share/pocketsphinx/test/data/cards")
+
+    /// The fraction of the reference's words in a transcript, with digits read as words (Whisper writes
+    /// "4. Queen of clubs" for "four queen of clubs").
+    static func recall(_ text: String, reference: String) -> Double {
+        let numbers = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+        var spoken = text
+        for (value, word) in numbers.enumerated().reversed() {
+            spoken = spoken.replacingOccurrences(of: "\\b\(value)\\b", with: " \(word) ", options: .regularExpression)
+        }
+        return Fixtures.recall(spoken, reference: reference)
+    }
+
+    static func all() throws -> [Clip] {
+        var clips = try ["0870", "0880", "0890", "0920", "0930"].map { Clip(file: Fixtures.recording($0), reference: try Fixtures.reference($0)) }
+        let lines = try String(contentsOf: cards.appendingPathComponent("cards.transcription"), encoding: .utf8).split(separator: "\n")
+        for number in ["001", "002", "003", "004", "005"] {
+            let line = try #require(lines.first { $0.contains("(\(number))") })
+            let text = line.replacingOccurrences(of: "<s>", with: "").replacingOccurrences(of: "</s>", with: "")
+                .components(separatedBy: "(").first!.trimmingCharacters(in: .whitespaces)
+            clips.append(Clip(file: cards.appendingPathComponent("\(number).wav"), reference: text))
+        }
+        return clips
+    }
+}
+
+/// Reads of the shared database, for what the API does not show (lease owners, blob rows).
+extension PostgresClient {
+    func count(_ query: PostgresQuery) async throws -> Int {
+        try await self.query(query).collect().first!.decode(Int.self)
+    }
+
+    /// Polls until `condition` holds; records an issue after `timeout` seconds.
+    func waitUntil(timeout: Double, _ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("timed out after \(timeout) s waiting for: \(what)")
+        throw CancellationError()
+    }
+}
