@@ -117,6 +117,9 @@ def run():
         log_before = len(server.log_text())
         wait_until(lambda: any(w in server.log_text()[log_before:] for w in ("storage_full", "could not record the outcome")),
                    180, 0.1, "the result write to fail")
+        for line in server.log_text()[log_before:].splitlines():
+            if "storage_full" in line or "could not record the outcome" in line:
+                print("  server log: " + line[line.find(" "):][:300])
         row = next(r for r in rows(data) if r["id"] == job_id)
         check(row["state"] in ("pending", "processing") and row["result_path"] is None,
               f"the job after a failed result write: {row}")
