@@ -31,11 +31,17 @@ enum BenchDatabase: Sendable, CustomStringConvertible {
         }
     }
 
-    /// Runs `body` with the store open (and, for PostgreSQL, its client running and the schema migrated).
-    func withStore<Value: Sendable>(_ body: @Sendable (any JobStore) async throws -> Value) async throws -> Value {
+    /// Runs `body` with the store open (and, for PostgreSQL, its client running and the schema migrated) and the
+    /// blob store the product pairs with it: files in the SQLite data directory, or blobs in PostgreSQL
+    /// (local scratch files under `scratch`).
+    func withStore<Value: Sendable>(
+        scratch: URL = FileManager.default.temporaryDirectory,
+        _ body: @Sendable (any JobStore, any BlobStore) async throws -> Value
+    ) async throws -> Value {
         switch self {
         case .sqlite(let directory):
-            return try await body(try SQLiteJobStore(path: directory.appendingPathComponent("steno.sqlite")))
+            return try await body(
+                try SQLiteJobStore(path: directory.appendingPathComponent("steno.sqlite")), try FileBlobStore(root: directory))
         case .postgres(let url):
             let client = PostgresClient(configuration: try Self.clientConfiguration(url))
             return try await withThrowingTaskGroup(of: Value?.self) { group in
@@ -45,7 +51,8 @@ enum BenchDatabase: Sendable, CustomStringConvertible {
                 logger.logLevel = .warning
                 let store = PostgresJobStore(client: client, logger: logger)
                 try await store.migrate()
-                return try await body(store)
+                let blobs = try PostgresBlobStore(client: client, scratch: scratch, logger: logger)
+                return try await body(store, blobs)
             }
         }
     }

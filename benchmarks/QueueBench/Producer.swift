@@ -5,7 +5,7 @@ import StenoServer
 /// job row into the store. The audio is a tiny stand-in (the no-op handler never reads it).
 struct Producer: Sendable {
     let store: any JobStore
-    let blobs: FileBlobStore
+    let blobs: any BlobStore
     static let audio = Data(repeating: 0, count: 1024)
 
     /// One job; `createdAt` is taken before anything is written, so latency counts the whole submission.
@@ -14,7 +14,7 @@ struct Producer: Sendable {
         let now = Date()
         let temporary = blobs.temporaryFile()
         try Self.audio.write(to: temporary)
-        let path = try blobs.commitAudio(temporary, jobID: id)
+        let path = try await blobs.commitAudio(temporary, jobID: id)
         var job = Job(
             id: id, options: JobOptions(), createdAt: now, expiresAt: now.addingTimeInterval(24 * 3600),
             maxAttempts: 3, audioPath: path, audioBytes: Int64(Self.audio.count))

@@ -54,18 +54,16 @@ enum QueueRun {
         defer { try? FileManager.default.removeItem(at: directory) }
 
         let (database, dropDatabase) = try await freshDatabase(configuration.store, workload, dataDirectory: dataDirectory)
-        let blobs = try FileBlobStore(root: dataDirectory)
-        let result = await outcome { try await measure(configuration, workload, database, blobs, directory) }
+        let result = await outcome { try await measure(configuration, workload, database, dataDirectory, directory) }
         await dropDatabase?()
         return try result.get()
     }
 
     private static func measure(
-        _ configuration: QueueConfiguration, _ workload: QueueWorkload, _ database: BenchDatabase, _ blobs: FileBlobStore,
+        _ configuration: QueueConfiguration, _ workload: QueueWorkload, _ database: BenchDatabase, _ dataDirectory: URL,
         _ directory: URL
     ) async throws -> QueueRunResult {
-        let dataDirectory = blobs.root
-        return try await database.withStore { store in
+        try await database.withStore(scratch: dataDirectory) { store, blobs in
             let workers = WorkerProcesses(logDirectory: directory)
             do {
                 try await workers.start(count: configuration.processes, arguments: [

@@ -15,7 +15,7 @@ struct ReportCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (jobs, timeout) = (jobs, timeout)
-        let line = try await BenchDatabase(database).withStore { store -> String in
+        let line = try await BenchDatabase(database).withStore { store, _ -> String in
             let deadline = Date().addingTimeInterval(timeout)
             var all: [Job] = []
             while Date() < deadline {

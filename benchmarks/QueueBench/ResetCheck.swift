@@ -12,20 +12,19 @@ enum ResetCheck {
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let (database, dropDatabase) = try await QueueRun.freshDatabase(kind, workload, dataDirectory: dataDirectory)
-        let blobs = try FileBlobStore(root: dataDirectory)
-        let result = await outcome { try await check(database, driver, blobs, directory, workload) }
+        let result = await outcome { try await check(database, driver, dataDirectory, directory, workload) }
         await dropDatabase?()
         return try result.get()
     }
 
     private static func check(
-        _ database: BenchDatabase, _ driver: WorkerDriver, _ blobs: FileBlobStore, _ directory: URL, _ workload: QueueWorkload) async throws -> Int {
-        let dataDirectory = blobs.root
+        _ database: BenchDatabase, _ driver: WorkerDriver, _ dataDirectory: URL, _ directory: URL, _ workload: QueueWorkload
+    ) async throws -> Int {
         let arguments = [
             "--database", database.description, "--data-dir", dataDirectory.path, "--driver", driver.rawValue,
             "--job-seconds", "0.05", "--poll-interval", String(workload.pollInterval),
         ]
-        return try await database.withStore { store in
+        return try await database.withStore(scratch: dataDirectory) { store, blobs in
             let workers = WorkerProcesses(logDirectory: directory)
             do {
                 try await workers.start(count: 1, arguments: arguments)

@@ -90,7 +90,7 @@ struct SuiteCommand: AsyncParsableCommand {
 
 /// What the product can do at this commit (the benchmark adapts instead of failing).
 enum Capabilities {
-    static let poolOnPostgres = false
+    static let poolOnPostgres = true
 }
 
 enum LoadAverage {

@@ -25,8 +25,10 @@ enum SuiteReport {
             let base = QueueConfiguration(
                 store: configuration.store, processes: 1, workersPerProcess: configuration.workersPerProcess,
                 driver: configuration.driver)
+            // The same layout on SQLite, with the same driver (ratios across drivers would mix two things).
             let sqlite = configurations.first {
-                $0.store == "sqlite" && $0.processes == configuration.processes && $0.workersPerProcess == configuration.workersPerProcess
+                $0.store == "sqlite" && $0.processes == configuration.processes
+                    && $0.workersPerProcess == configuration.workersPerProcess && $0.driver == configuration.driver
             }
             Swift.print(pad(configuration.label, 24)
                 + pad(ratio(results[configuration], results[base], \.throughput), 24)

@@ -44,12 +44,24 @@ struct WorkerCommand: AsyncParsableCommand {
             let group = ServiceGroup(services: [service.workers], gracefulShutdownSignals: [.sigterm], logger: logger)
             Self.announceReady()
             try await group.run()
-        case (.pool, .postgres):
-            throw BenchError("the product does not run its worker pool on PostgreSQL yet: use --driver loop")
+        case (.pool, .postgres(let url)):
+            // A `steno serve --role worker` node: the pool, the LISTEN/NOTIFY wake-up, the cleaner and the
+            // database pool as the composition root wires them (HTTP on a free port: health checks only).
+            var configuration = ServerConfiguration()
+            configuration.databaseURL = url
+            configuration.role = .worker
+            configuration.port = 0
+            configuration.dataDirectory = URL(fileURLWithPath: dataDir ?? NSTemporaryDirectory())
+            configuration.workers = workers
+            configuration.pollInterval = pollInterval
+            configuration.logLevel = .warning
+            let service = try buildApplication(configuration: configuration, transcriber: transcriber, logger: logger)
+            Self.announceReady()
+            try await service.app.runService()
         case (.loop, _):
             let owner = "bench-" + UUID().uuidString.prefix(8).lowercased()
             let (workers, jobSeconds, pollInterval) = (workers, jobSeconds, pollInterval)
-            try await database.withStore { store in
+            try await database.withStore { store, _ in
                 Self.announceReady()
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for index in 0..<workers {
