@@ -6,7 +6,7 @@ DATA_DIR ?= ./data
 MODEL ?= ./models/tiny.en
 PORT ?= 8080
 
-.PHONY: setup build run test test-models test-engine test-server bench clean generate
+.PHONY: setup build run test test-models test-engine test-server test-faults bench clean generate
 
 setup:
 	scripts/setup.sh
@@ -36,6 +36,14 @@ test-server:
 	$(SWIFT) build -c $(CONFIG) --product steno
 	$(SWIFT) test $(TEST_FLAGS)
 	CONFIG=$(CONFIG) MODEL=$(MODEL) scripts/schemathesis.sh
+	CONFIG=$(CONFIG) MODEL=$(MODEL) scripts/faults/run.sh short
+
+# Fault tests against a real server (SIGKILL, SIGSTOP, SIGTERM, disk full, SQLite contention); `make test` runs
+# the short set, FAULTS=full the documented one (docs/reliability.md).
+FAULTS ?= short
+test-faults:
+	$(SWIFT) build -c $(CONFIG) --product steno
+	CONFIG=$(CONFIG) MODEL=$(MODEL) scripts/faults/run.sh $(FAULTS)
 
 bench: build
 	benchmarks/engine.sh

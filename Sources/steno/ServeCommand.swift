@@ -26,6 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Time between cleaner passes. [STENO_CLEANUP_INTERVAL, default 30s]") var cleanupInterval: String?
     @Option(help: "Free disk space below which /readyz fails. [STENO_MIN_FREE_DISK, default 512M]") var minFreeDisk: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical. [STENO_LOG_LEVEL, default info]") var logLevel: String?
+    @Option(help: "Wall-clock limit of one ffmpeg run. [STENO_DECODER_TIMEOUT, default 5m]") var decoderTimeout: String?
+    @Option(help: "CPU-time limit of one ffmpeg run. [STENO_DECODER_CPU, default: the decoder timeout]") var decoderCpu: String?
+    @Option(help: "Memory (address space) limit of one ffmpeg run, e.g. 1536M. [STENO_DECODER_MEMORY, default 1536M]") var decoderMemory: String?
     @Option(help: "postgres://user:password@host:port/database shared by several nodes. [STENO_DATABASE_URL, default: SQLite in the data directory]") var database: String?
     @Option(help: "all (API and workers), api (API and cleaner) or worker (workers and cleaner). [STENO_ROLE, default all]") var role: String?
     @Option(help: "Longest wait for the database before the API answers 503. [STENO_DATABASE_TIMEOUT, default 10s]") var databaseTimeout: String?
@@ -52,6 +55,7 @@ struct ServeCommand: AsyncParsableCommand {
             "STENO_MAX_AUDIO_SECONDS": maxAudioSeconds, "STENO_MAX_QUEUED_JOBS": maxQueuedJobs,
             "STENO_MAX_ATTEMPTS": maxAttempts, "STENO_LEASE": lease, "STENO_SHUTDOWN_GRACE": shutdownGrace,
             "STENO_CLEANUP_INTERVAL": cleanupInterval, "STENO_MIN_FREE_DISK": minFreeDisk, "STENO_LOG_LEVEL": logLevel,
+            "STENO_DECODER_TIMEOUT": decoderTimeout, "STENO_DECODER_CPU": decoderCpu, "STENO_DECODER_MEMORY": decoderMemory,
             "STENO_DATABASE_URL": database, "STENO_ROLE": role, "STENO_DATABASE_TIMEOUT": databaseTimeout,
             "STENO_POLL_INTERVAL": pollInterval,
             "STENO_API_KEYS_FILE": apiKeysFile, "STENO_OPEN": open ? "true" : nil, "STENO_MAX_JOBS_PER_KEY": maxJobsPerKey,
@@ -83,9 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger.warning("ignoring unknown setting \(name)")
         }
         logger.info("loading model", metadata: ["model": "\(configuration.modelDirectory.path)"])
-        let transcriber = try WhisperTranscriber(
-            modelDirectory: configuration.modelDirectory, threads: configuration.threads,
-            maxAudioSeconds: configuration.maxAudioSeconds, ffmpegPath: configuration.ffmpegPath)
+        let transcriber = try WhisperTranscriber(configuration: configuration)
         let service = try buildApplication(configuration: configuration, transcriber: transcriber, logger: logger)
         let storage = try configuration.databaseURL.map { try PostgresURL($0).description } ?? configuration.dataDirectory.path
         logger.notice("steno starting", metadata: [

@@ -64,8 +64,10 @@ import Testing
 
     @Test func secretIsMadeOnceAndKept() throws {
         let directory = try TemporaryDirectory()
-        let first = try WebhookSigner.secret(configured: nil, dataDirectory: directory.url)
+        let first = try #require(try WebhookSigner.secret(configured: nil, dataDirectory: directory.url))
         #expect(first.count == 64)
+        // Nodes sharing a database cannot each make one.
+        #expect(try WebhookSigner.secret(configured: nil, dataDirectory: directory.url, sharedDatabase: true) == nil)
         #expect(try WebhookSigner.secret(configured: nil, dataDirectory: directory.url) == first)
         #expect(try WebhookSigner.secret(configured: "given-secret-123456", dataDirectory: directory.url) == "given-secret-123456")
         let attributes = try FileManager.default.attributesOfItem(atPath: directory.url.appendingPathComponent("webhook-secret").path)

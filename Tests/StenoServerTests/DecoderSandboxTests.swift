@@ -34,14 +34,15 @@ import Testing
         #expect {
             try AudioDecoder(memoryBytes: 200 << 20).decode(file: mp3)
         } throws: { error in
-            guard case let .undecodableAudio(why) = error as? EngineError else { return false }
-            return why.contains("memory limit of 200 MiB")
+            guard let error = error as? EngineError, case let .decoderLimitExceeded(limit) = error else { return false }
+            return error.code == "decoder_limit_exceeded" && limit.contains("memory limit of 200 MiB")
         }
         #expect(Date().timeIntervalSince(started) < 30)
     }
 
     /// A "decoder" that spins forever is killed by the CPU-time limit after one CPU second, long before the
-    /// wall-clock timeout, and reported as a decoder timeout.
+    /// wall-clock timeout, and reported as a decoder limit (not as a timeout: the input was too costly, the
+    /// decoder was not slow).
     @Test func aDecoderThatBurnsCPUIsKilledByTheCPULimit() throws {
         let directory = try TemporaryDirectory()
         let flac = try Self.tone("tone.flac", in: directory.url)
@@ -52,11 +53,40 @@ import Testing
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: spinner.path)
 
         let started = Date()
-        #expect(throws: EngineError.decoderTimeout(seconds: 1)) {
+        #expect(throws: EngineError.decoderLimitExceeded(limit: "CPU-time limit of 1 s")) {
             try AudioDecoder(ffmpegPath: spinner.path, timeoutSeconds: 120, cpuSeconds: 1).decode(file: flac)
         }
         // One CPU second, however busy the machine is, is far less than the 120 s wall-clock limit.
         #expect(Date().timeIntervalSince(started) < 60)
+    }
+
+    /// The decoder limits of `steno serve` (`STENO_DECODER_*`, or `--decoder-*`) reach the decoder the server
+    /// runs: with a one-second CPU limit a spinning decoder fails the transcription with
+    /// `decoder_limit_exceeded` (a permanent failure for the worker pool), not `decoder_timeout`.
+    @Test func serveSettingsReachTheDecoder() throws {
+        let directory = try TemporaryDirectory()
+        let flac = try Self.tone("tone.flac", in: directory.url)
+        let spinner = directory.url.appendingPathComponent("spinning-ffmpeg")
+        try "#!/bin/sh\ncase \"$*\" in *-demuxers*) exit 1;; esac\nwhile :; do :; done\n"
+            .write(to: spinner, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: spinner.path)
+
+        var configuration = try ServerConfiguration(settings: [
+            "STENO_MODEL": Fixtures.model.path, "STENO_FFMPEG": spinner.path, "STENO_DECODER_TIMEOUT": "2m",
+            "STENO_DECODER_CPU": "1", "STENO_DECODER_MEMORY": "1G",
+        ])
+        configuration.threads = 1
+        let transcriber = try WhisperTranscriber(configuration: configuration)
+        #expect(transcriber.decoder.timeoutSeconds == 120)
+        #expect(transcriber.decoder.cpuSeconds == 1)
+        #expect(transcriber.decoder.memoryBytes == 1 << 30)
+        #expect {
+            try transcriber.transcribe(file: flac, options: TranscriptionOptions(), progress: { _ in }, isCancelled: { false })
+        } throws: { error in
+            (error as? EngineError)?.code == "decoder_limit_exceeded"
+        }
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration(settings: ["STENO_DECODER_MEMORY": "1M"]) }
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration(settings: ["STENO_DECODER_CPU": "soon"]) }
     }
 
     /// A FLAC file whose STREAMINFO claims 2^36 samples (about 50 days) but holds 2 s: the probe reads the

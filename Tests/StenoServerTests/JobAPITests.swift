@@ -189,8 +189,9 @@ import Testing
         let server = try TestServer()
         try await server.service.app.test(.router) { client in
             // One worker: the first job runs, the second waits.
-            let running = try await client.submit(Data("SLOW one".utf8))
-            let waiting = try await client.submit(Data("SLOW two".utf8))
+            // The running job lasts until it is cancelled (30 s at most), so load cannot finish it first.
+            let running = try await client.submit(Data("HANG one".utf8))
+            let waiting = try await client.submit(Data("HANG two".utf8))
             _ = try await client.wait(for: running, in: [.processing], store: server.service.store)
             let queued = try await client.status(waiting)
             #expect(queued.status == .pending)

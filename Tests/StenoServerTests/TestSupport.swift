@@ -30,7 +30,8 @@ final class ManualClock: WallClock, @unchecked Sendable {
 }
 
 /// A test double for the engine that acts on what the uploaded file says:
-/// `GARBAGE…` is undecodable, `SLOW…` takes 50 windows of 40 ms (honouring cancellation), `FLAKY…` fails
+/// `GARBAGE…` is undecodable, `SLOW…` takes 50 windows of 40 ms and `HANG…` 750 (30 s: long enough to be
+/// cancelled on a loaded machine), both honouring cancellation, `FLAKY…` fails
 /// transiently on its first attempt, anything else is transcribed at once as "transcript of N bytes".
 final class ScriptedTranscriber: Transcriber, @unchecked Sendable {
     let supportedLanguages: Set<String> = ["en"]
@@ -51,14 +52,15 @@ final class ScriptedTranscriber: Transcriber, @unchecked Sendable {
         let head = String(decoding: data.prefix(8), as: UTF8.self)
         if head.hasPrefix("GARBAGE") { throw EngineError.undecodableAudio("no audio stream") }
         if head.hasPrefix("FLAKY"), call == 1 { throw CocoaError(.fileReadUnknown) }
-        if head.hasPrefix("SLOW") {
-            for window in 0..<50 {
+        if head.hasPrefix("SLOW") || head.hasPrefix("HANG") {
+            let windows = head.hasPrefix("HANG") ? 750 : 50
+            for window in 0..<windows {
                 if isCancelled() {
                     lock.withLock { cancelledRuns += 1 }
                     throw EngineError.cancelled
                 }
                 Thread.sleep(forTimeInterval: 0.04)
-                progress(Double(window + 1) / 50)
+                progress(Double(window + 1) / Double(windows))
             }
         }
         let text = "transcript of \(data.count) bytes"

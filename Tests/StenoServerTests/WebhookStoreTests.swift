@@ -1,4 +1,5 @@
 import Foundation
+import HummingbirdTesting
 import Logging
 import PostgresNIO
 import StenoServer
@@ -61,6 +62,49 @@ import Testing
         let server = try #require(PostgresTestServer.current)
         try await server.withDatabase { clients in
             try await check { try await Self.migratedStore(clients[0]) }
+        }
+    }
+
+    /// A server on PostgreSQL (as `steno serve --database`): without a configured secret (each node would make its
+    /// own) it takes no callbacks; with one it delivers a submitted job's webhook, signed with it.
+    @Test func distributedModeNeedsASecretAndDelivers() async throws {
+        let server = try #require(PostgresTestServer.current)
+        try await server.withNamedDatabase { url, _ in
+            let directory = try TemporaryDirectory()
+            var configuration = ServerConfiguration()
+            configuration.dataDirectory = directory.url
+            configuration.databaseURL = url
+            configuration.pollInterval = 0.05
+            configuration.webhookPollInterval = 0.02
+            configuration.webhookAllow = ["127.0.0.1"]
+            configuration.logLevel = .critical
+            let unsigned = try buildApplication(configuration: configuration, transcriber: ScriptedTranscriber())
+            try await unsigned.app.test(.router) { client in
+                for _ in 0..<200 {
+                    if try await client.execute(uri: "/readyz", method: .get).status == .ok { break }
+                    try await Task.sleep(for: .milliseconds(25))
+                }
+                let refused = try await client.upload(MultipartForm(
+                    file: Data("RIFF-pretend".utf8), fields: ["callback_url": "http://127.0.0.1:9/hook"]))
+                #expect(refused.status == .badRequest)
+                #expect(try client.errorCode(refused) == "webhooks_unavailable")
+                _ = try await client.submit(Data("RIFF-pretend".utf8))
+            }
+            configuration.webhookSecret = WebhookTesting.secret
+            let service = try buildApplication(configuration: configuration, transcriber: ScriptedTranscriber())
+            try await WebhookReceiver.run { receiver in
+                try await service.app.test(.router) { client in
+                    for _ in 0..<200 {
+                        if try await client.execute(uri: "/readyz", method: .get).status == .ok { break }
+                        try await Task.sleep(for: .milliseconds(25))
+                    }
+                    let id = try await client.submit(Data("RIFF-pretend".utf8), fields: ["callback_url": receiver.url("/pg")])
+                    let request = try #require(try await receiver.wait(for: 1, on: "/pg").first)
+                    _ = try WebhookTesting.verifiedTimestamp(request)
+                    #expect(try WebhookTesting.payload(request)["job_id"] as? String == id)
+                    #expect(!FileManager.default.fileExists(atPath: directory.url.appendingPathComponent("webhook-secret").path))
+                }
+            }
         }
     }
 

@@ -153,8 +153,10 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidModel(file: String, problem: String)
     /// The input could not be decoded as audio.
     case undecodableAudio(String)
-    /// The audio decoder did not finish in time.
+    /// The audio decoder did not finish in time (its wall-clock limit).
     case decoderTimeout(seconds: Double)
+    /// The kernel stopped the audio decoder at its CPU-time or memory limit (`limit` says which, for people).
+    case decoderLimitExceeded(limit: String)
     /// The audio decoder (ffmpeg) is missing or cannot start: a fault of the machine, not of the input.
     case decoderUnavailable(String)
     /// The audio holds no samples.
@@ -172,6 +174,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidModel: "invalid_model"
         case .undecodableAudio: "undecodable_audio"
         case .decoderTimeout: "decoder_timeout"
+        case .decoderLimitExceeded: "decoder_limit_exceeded"
         case .decoderUnavailable: "decoder_unavailable"
         case .emptyAudio: "empty_audio"
         case .unsupportedLanguage: "unsupported_language"
@@ -185,6 +188,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .invalidModel(file, problem): "invalid model file \(file): \(problem)"
         case let .undecodableAudio(why): "the input could not be decoded as audio: \(why)"
         case let .decoderTimeout(seconds): "audio decoding did not finish within \(seconds) s"
+        case let .decoderLimitExceeded(limit): "the audio decoder was stopped at its \(limit)"
         case let .decoderUnavailable(why): "the audio decoder is unavailable: \(why)"
         case .emptyAudio: "the audio holds no samples"
         case let .unsupportedLanguage(language, reason): "language '\(language)' is not supported: \(reason)"

@@ -76,6 +76,9 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             let code = error.status == .notFound ? "not_found" : "http_\(error.status.code)"
             return APIError(error.status, code: code, message: error.body ?? error.status.reasonPhrase).jsonResponse()
+        } catch where OutOfSpace.matches(error) {
+            logger.error("request failed: out of storage space", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return OutOfSpace.apiError.jsonResponse()
         } catch {
             logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             return APIError.internalError().jsonResponse()

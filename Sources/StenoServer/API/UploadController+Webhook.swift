@@ -20,6 +20,9 @@ extension UploadController {
             }
             return nil
         }
+        if let reason = callbacks.unavailable {
+            throw APIError(.badRequest, code: "webhooks_unavailable", message: reason)
+        }
         do {
             _ = try await callbacks.check(url)
         } catch let refusal as CallbackRefusal {

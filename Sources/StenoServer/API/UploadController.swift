@@ -270,8 +270,11 @@ private final class ReceivedForm: @unchecked Sendable {
                 while offset < bytes.count {
                     let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
                     if written < 0 {
-                        if errno == EINTR { continue }
-                        failure = APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: "storage_error", message: "the server could not store the upload")
+                        let code = errno
+                        if code == EINTR { continue }
+                        failure = OutOfSpace.errnos.contains(code)
+                            ? OutOfSpace.apiError
+                            : APIError(.internalServerError, code: "storage_error", message: "the server could not store the upload")
                         return
                     }
                     offset += written

@@ -67,13 +67,22 @@ public func buildApplication(
         settings: .init(configuration), nodeID: nodeID, ready: ready, logger: logger)
     let cleaner = Cleaner(
         store: store, blobs: blobs, clock: clock, interval: configuration.cleanupInterval, ready: ready, logger: logger)
-    let callbacks = try CallbackPolicy(allowlist: configuration.webhookAllow)
+    var callbacks = try CallbackPolicy(allowlist: configuration.webhookAllow)
+    let secret = try WebhookSigner.secret(
+        configured: configuration.webhookSecret, dataDirectory: configuration.dataDirectory,
+        sharedDatabase: configuration.databaseURL != nil)
     let webhooks = WebhookDispatcher(
-        store: store, policy: callbacks,
-        signer: WebhookSigner(secret: try WebhookSigner.secret(configured: configuration.webhookSecret, dataDirectory: configuration.dataDirectory)),
-        clock: clock, metrics: metrics, settings: .init(configuration), wake: workers.finished, logger: logger)
-    // Every node delivers webhooks (each delivery is claimed under a lease, so one node sends it).
-    services.append(webhooks)
+        store: store, policy: callbacks, signer: WebhookSigner(secret: secret ?? ""),
+        clock: clock, metrics: metrics, settings: .init(configuration), wake: workers.finished, ready: ready, logger: logger)
+    if secret != nil {
+        // Every node delivers webhooks (each delivery is claimed under a lease, so one node sends it).
+        services.append(webhooks)
+    } else {
+        // Nodes on a shared database would each sign with a secret of their own: without the shared one this
+        // node neither takes callbacks nor sends them.
+        callbacks.unavailable = "this server takes no callbacks: nodes sharing a database need --webhook-secret/STENO_WEBHOOK_SECRET"
+        logger.warning("webhooks are off on this node: with a shared database give every node the same --webhook-secret/STENO_WEBHOOK_SECRET")
+    }
     if configuration.role.runsWorkers {
         services.append(workers)
         if let database {

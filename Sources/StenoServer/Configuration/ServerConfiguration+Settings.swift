@@ -13,6 +13,7 @@ extension ServerConfiguration {
         "STENO_RETENTION", "STENO_RETRIEVAL_GRACE", "STENO_MAX_UPLOAD_BYTES", "STENO_MAX_AUDIO_SECONDS",
         "STENO_MAX_QUEUED_JOBS", "STENO_MAX_ATTEMPTS", "STENO_LEASE", "STENO_SHUTDOWN_GRACE",
         "STENO_CLEANUP_INTERVAL", "STENO_MIN_FREE_DISK", "STENO_LOG_LEVEL", "STENO_FFMPEG",
+        "STENO_DECODER_TIMEOUT", "STENO_DECODER_CPU", "STENO_DECODER_MEMORY",
         "STENO_DATABASE_URL", "STENO_ROLE", "STENO_DATABASE_TIMEOUT", "STENO_POLL_INTERVAL",
         "STENO_WEBHOOK_SECRET", "STENO_WEBHOOK_ALLOW", "STENO_WEBHOOK_TIMEOUT", "STENO_WEBHOOK_MAX_ATTEMPTS",
         "STENO_WEBHOOK_BACKOFF", "STENO_PUBLIC_URL",
@@ -83,6 +84,9 @@ extension ServerConfiguration {
             logLevel = parsed
         }
         if let ffmpeg = settings["STENO_FFMPEG"] { ffmpegPath = ffmpeg }
+        if let timeout = try seconds("STENO_DECODER_TIMEOUT") { decoderTimeout = timeout }
+        if let cpu = try seconds("STENO_DECODER_CPU") { decoderCPUSeconds = Int(cpu.rounded(.up)) }
+        if let memory = try bytes("STENO_DECODER_MEMORY") { decoderMemoryBytes = memory }
         if let url = settings["STENO_DATABASE_URL"] {
             guard PostgresURL.isPostgres(url) else {
                 throw ConfigurationError(description: "--database/STENO_DATABASE_URL must be a postgres:// URL (leave it unset for SQLite in the data directory)")
@@ -108,6 +112,10 @@ extension ServerConfiguration {
         guard retention >= 1 else { throw ConfigurationError(description: "retention must be at least 1 s") }
         if maxRetention < retention { maxRetention = retention }
         guard leaseDuration >= 1 else { throw ConfigurationError(description: "lease must be at least 1 s") }
+        guard decoderTimeout > 0 else { throw ConfigurationError(description: "decoder timeout must be more than 0 s") }
+        if let cpu = decoderCPUSeconds, cpu < 1 { throw ConfigurationError(description: "decoder CPU time must be at least 1 s") }
+        // ffmpeg maps about 400 MB of libraries before it reads a byte: less would fail every job.
+        guard decoderMemoryBytes >= 64 << 20 else { throw ConfigurationError(description: "decoder memory must be at least 64M") }
         guard role == .all || databaseURL != nil else {
             throw ConfigurationError(description: "--role \(role.rawValue) needs a shared database: set --database/STENO_DATABASE_URL to a postgres:// URL")
         }

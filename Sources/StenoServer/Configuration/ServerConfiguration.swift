@@ -40,6 +40,12 @@ public struct ServerConfiguration: Sendable {
     /// `/readyz` fails below this much free space in the data directory.
     public var minFreeDiskBytes: Int64 = 512 << 20
     public var ffmpegPath = "ffmpeg"
+    /// Wall-clock limit of one ffmpeg/ffprobe run; past it the job fails with `decoder_timeout`.
+    public var decoderTimeout: TimeInterval = 300
+    /// CPU-time limit of one ffmpeg/ffprobe run (nil = the wall-clock limit); past it `decoder_limit_exceeded`.
+    public var decoderCPUSeconds: Int?
+    /// Address-space limit of one ffmpeg/ffprobe run; past it `decoder_limit_exceeded`.
+    public var decoderMemoryBytes: Int64 = 1536 << 20
     public var logLevel: Logger.Level = .info
     /// `postgres://user:password@host:port/database`: jobs and blobs in PostgreSQL, shared by every node on it.
     /// Nil: SQLite and files in the data directory (one node).

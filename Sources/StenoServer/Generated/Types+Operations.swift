@@ -130,7 +130,7 @@ package enum Operations {
                     }
                 }
             }
-            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`.
+            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`, `webhooks_unavailable` (a node on a shared database without `--webhook-secret`).
             ///
             /// - Remark: Generated from `#/paths//transcribe/get(listJobs)/responses/400`.
             ///
@@ -194,6 +194,31 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The job database is unreachable (`database_unavailable`, PostgreSQL deployments); retry after the
+            /// `Retry-After` header's seconds.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//transcribe/get(listJobs)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            package var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
                             response: self
                         )
                     }
@@ -411,7 +436,7 @@ package enum Operations {
                     }
                 }
             }
-            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`.
+            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`, `webhooks_unavailable` (a node on a shared database without `--webhook-secret`).
             ///
             /// - Remark: Generated from `#/paths//transcribe/{job_id}/get(getJob)/responses/400`.
             ///
@@ -579,6 +604,31 @@ package enum Operations {
                     }
                 }
             }
+            /// The job database is unreachable (`database_unavailable`, PostgreSQL deployments); retry after the
+            /// `Retry-After` header's seconds.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//transcribe/{job_id}/get(getJob)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            package var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -714,7 +764,7 @@ package enum Operations {
                     }
                 }
             }
-            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`.
+            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`, `webhooks_unavailable` (a node on a shared database without `--webhook-secret`).
             ///
             /// - Remark: Generated from `#/paths//transcribe/{job_id}/delete(deleteJob)/responses/400`.
             ///
@@ -801,6 +851,31 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The job database is unreachable (`database_unavailable`, PostgreSQL deployments); retry after the
+            /// `Retry-After` header's seconds.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//transcribe/{job_id}/delete(deleteJob)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            package var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
                             response: self
                         )
                     }

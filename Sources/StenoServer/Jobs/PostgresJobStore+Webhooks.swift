@@ -29,8 +29,7 @@ extension PostgresJobStore: WebhookStore {
     }
 
     public func webhook(jobID: UUID) async throws -> WebhookDelivery? {
-        try await client.query("SELECT * FROM steno_webhooks WHERE job_id = \(jobID)", logger: logger).collect()
-            .first.map(Self.delivery(from:))
+        try await all("SELECT * FROM steno_webhooks WHERE job_id = \(jobID)").first.map(Self.delivery(from:))
     }
 
     public func claimWebhooks(owner: String, limit: Int, maxAttempts: Int, leaseDuration: TimeInterval, now: Date) async throws -> [WebhookLease] {
@@ -38,7 +37,7 @@ extension PostgresJobStore: WebhookStore {
         let expiry = now.addingTimeInterval(leaseDuration)
         // Two parts on disjoint rows, as in the job claim: deliveries whose every attempt was interrupted fail;
         // then the due ones of terminal jobs are taken, oldest due first.
-        let rows = try await client.query(
+        let rows = try await all(
             """
             WITH exhausted AS (
                 UPDATE steno_webhooks SET state = 'failed', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
@@ -59,9 +58,8 @@ extension PostgresJobStore: WebhookStore {
                 ORDER BY hook.next_attempt_at LIMIT \(limit)
                 FOR UPDATE OF hook SKIP LOCKED)
             RETURNING *
-            """,
-            logger: logger
-        ).collect()
+            """
+        )
         return try rows.map { WebhookLease(delivery: try Self.delivery(from: $0), token: token, owner: owner) }
     }
 
@@ -91,7 +89,7 @@ extension PostgresJobStore: WebhookStore {
                 RETURNING 1
                 """
         }
-        return try await client.query(query, logger: logger).collect().count == 1
+        return try await all(query).count == 1
     }
 
     private static func delivery(from row: PostgresRow) throws -> WebhookDelivery {

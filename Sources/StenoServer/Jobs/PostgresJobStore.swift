@@ -290,7 +290,8 @@ public final class PostgresJobStore: JobStore {
 
     // MARK: - Helpers
 
-    private func all(_ query: PostgresQuery) async throws -> [PostgresRow] {
+    /// One statement under the store's deadline (`DatabaseUnavailable` past it).
+    func all(_ query: PostgresQuery) async throws -> [PostgresRow] {
         let (client, logger) = (client, logger)
         return try await withDatabaseDeadline(timeout) { try await client.query(query, logger: logger).collect() }
     }

@@ -29,6 +29,12 @@ public struct StenoMetrics: Sendable {
         Counter(label: "steno_jobs_retried_total", factory: factory).increment()
     }
 
+    /// A worker's write refused because its lease was no longer held (the job was cancelled, or rescued by
+    /// another worker after this one stalled past its lease): `write` is heartbeat, complete, fail or release.
+    func rejectedWrite(_ write: String) {
+        Counter(label: "steno_rejected_writes_total", dimensions: [("write", write)], factory: factory).increment()
+    }
+
     /// Claims of a job that was claimed before: retries after a transient error, and rescues of jobs whose worker
     /// died or stalled past its lease (summed over nodes, reclaimed minus retried counts the rescues).
     func reclaimed() {

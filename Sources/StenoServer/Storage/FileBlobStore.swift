@@ -49,7 +49,12 @@ public struct FileBlobStore: BlobStore {
             try? FileManager.default.removeItem(at: temporary)
             throw error
         }
-        try moveAtomically(temporary, to: url(for: name))
+        do {
+            try moveAtomically(temporary, to: url(for: name))
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
         return name
     }
 

@@ -7,16 +7,32 @@ public import StenoEngine
 /// worker's own inference thread.
 public final class WhisperTranscriber: Transcriber {
     private let engine: WhisperEngine
-    private let decoder: AudioDecoder
+    /// ffmpeg/ffprobe with the server's sandbox limits.
+    public let decoder: AudioDecoder
     private let maxAudioSeconds: Double
     public let supportedLanguages: Set<String>
 
     /// Loads the model; throws `EngineError.invalidModel` when it is missing or broken.
-    public init(modelDirectory: URL, threads: Int?, maxAudioSeconds: Double, ffmpegPath: String = "ffmpeg", ffprobePath: String = "ffprobe") throws {
+    public init(
+        modelDirectory: URL, threads: Int?, maxAudioSeconds: Double, ffmpegPath: String = "ffmpeg",
+        ffprobePath: String = "ffprobe", decoderTimeout: Double = 300, decoderCPUSeconds: Int? = nil,
+        decoderMemoryBytes: Int = AudioDecoder.defaultMemoryBytes
+    ) throws {
         engine = try WhisperEngine(modelDirectory: modelDirectory, threads: threads)
-        decoder = AudioDecoder(ffmpegPath: ffmpegPath, ffprobePath: ffprobePath)
+        decoder = AudioDecoder(
+            ffmpegPath: ffmpegPath, ffprobePath: ffprobePath, timeoutSeconds: decoderTimeout,
+            cpuSeconds: decoderCPUSeconds, memoryBytes: decoderMemoryBytes)
         self.maxAudioSeconds = maxAudioSeconds
         supportedLanguages = Set(engine.supportedLanguages)
+    }
+
+    /// The engine `steno serve` runs: model, threads, duration limit and decoder sandbox from the configuration.
+    public convenience init(configuration: ServerConfiguration) throws {
+        try self.init(
+            modelDirectory: configuration.modelDirectory, threads: configuration.threads,
+            maxAudioSeconds: configuration.maxAudioSeconds, ffmpegPath: configuration.ffmpegPath,
+            decoderTimeout: configuration.decoderTimeout, decoderCPUSeconds: configuration.decoderCPUSeconds,
+            decoderMemoryBytes: Int(configuration.decoderMemoryBytes))
     }
 
     public func transcribe(

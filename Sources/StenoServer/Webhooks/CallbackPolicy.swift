@@ -38,6 +38,8 @@ package struct CallbackPolicy: Sendable {
     package var resolveTimeout: Duration = .seconds(5)
     /// Answers lookups instead of the system resolver (tests use it to give names addresses of their choosing).
     package var resolver: (@Sendable (_ host: String) -> [IPAddress])?
+    /// Set when this server takes no callbacks at all (no signing secret), with the reason clients are told.
+    package var unavailable: String?
 
     /// Blocks never called without the allowlist, with the name given in refusals. First match wins.
     static let blocked: [(IPNetwork, String)] = [

@@ -42,13 +42,16 @@ public final class WebhookDispatcher: Service {
     private let settings: Settings
     private let logger: Logger
     private let wake: WakeSignal
+    /// Opens once the store can be used (PostgreSQL migrated); nothing is claimed before.
+    private let ready: StartGate
     package let instanceID = "steno-webhooks-" + UUID().uuidString.prefix(8).lowercased()
     private let stopping = Locked(false)
 
     package init(
         store: any WebhookStore, policy: CallbackPolicy, signer: WebhookSigner, clock: any WallClock,
-        metrics: StenoMetrics, settings: Settings, wake: WakeSignal, logger: Logger
+        metrics: StenoMetrics, settings: Settings, wake: WakeSignal, ready: StartGate = StartGate(open: true), logger: Logger
     ) {
+        self.ready = ready
         self.store = store
         self.policy = policy
         self.signer = signer
@@ -60,6 +63,7 @@ public final class WebhookDispatcher: Service {
     }
 
     public func run() async throws {
+        guard await ready.waitUnlessShuttingDown() else { return }
         await withGracefulShutdownHandler {
             while !stopping.current && !Task.isCancelled {
                 let delivered = await pass()

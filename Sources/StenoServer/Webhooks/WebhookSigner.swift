@@ -59,12 +59,11 @@ extension WebhookSigner {
     /// hex, made at the first start (mode 0600) and kept across restarts, so receivers configure it once.
     /// Created with a link from a complete temporary file, so a crash or a concurrent start never leaves a
     /// partial secret.
-    /// Nodes sharing a database (`sharedDatabase`) must be given the secret: each would make its own otherwise.
-    package static func secret(configured: String?, dataDirectory: URL, sharedDatabase: Bool = false) throws -> String {
+    /// Nodes sharing a database (`sharedDatabase`) must be given the secret, since each would make its own: nil
+    /// then, and the node takes and delivers no webhooks.
+    package static func secret(configured: String?, dataDirectory: URL, sharedDatabase: Bool = false) throws -> String? {
         if let configured, !configured.isEmpty { return configured }
-        if sharedDatabase {
-            throw ConfigurationError(description: "--webhook-secret/STENO_WEBHOOK_SECRET is required with a shared database: every node must sign webhooks with the same secret")
-        }
+        if sharedDatabase { return nil }
         let file = dataDirectory.appendingPathComponent(secretFileName)
         if let existing = try? readSecret(file) { return existing }
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
@@ -78,7 +77,7 @@ extension WebhookSigner {
         if link(temporary.path, file.path) != 0 && errno != EEXIST {
             throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
         }
-        return try readSecret(file)
+        return try readSecret(file) as String
     }
 
     private static func readSecret(_ file: URL) throws -> String {

@@ -135,14 +135,18 @@ public final class WorkerPool: Service {
 
         let outcome: Result<TranscriptionResult, any Error> = await withTaskGroup(of: Void.self) { group in
             // Heartbeat: renews the lease and stores progress; notices a cancel or a takeover.
-            group.addTask { [store, clock, settings, log] in
+            group.addTask { [store, clock, settings, metrics, log] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(settings.heartbeatInterval))
                     if Task.isCancelled { break }
                     do {
                         let held = try await store.heartbeat(
                             lease, progress: progress.current, leaseDuration: settings.leaseDuration, now: clock.now())
-                        if !held { leaseLost.withLock { $0 = true }; break }
+                        if !held {
+                            metrics.rejectedWrite("heartbeat")
+                            leaseLost.withLock { $0 = true }
+                            break
+                        }
                     } catch {
                         log.warning("heartbeat failed", metadata: ["error": "\(error)"])
                     }
@@ -185,7 +189,17 @@ public final class WorkerPool: Service {
         switch outcome {
         case .success(let result):
             let data = try ResultCoding.encoder.encode(result)
-            let name = try await persistently(log) { try await self.blobs.writeResult(data, jobID: job.id) }
+            let name: String
+            do {
+                name = try await persistently(log) { try await self.blobs.writeResult(data, jobID: job.id) }
+            } catch {
+                // The result could not be stored (a full disk, most likely; `writeResult` leaves no partial
+                // file): the job is retried later like any transient failure, and fails with this code when out
+                // of attempts.
+                let code = OutOfSpace.matches(error) ? "storage_full" : "storage_error"
+                try await retryOrFail(lease, error: error, code: code, finalCode: code, log: log)
+                return
+            }
             let completed: Bool
             do {
                 completed = try await persistently(log) {
@@ -201,8 +215,10 @@ public final class WorkerPool: Service {
                 finished.signal()
                 log.info("transcription completed", metadata: ["seconds": "\(seconds)", "audio_seconds": "\(result.duration)"])
             } else {
-                // Cancelled or taken over meanwhile: the newer state stands, and this result is not wanted.
+                // Cancelled or taken over meanwhile: the newer state stands, and this result (a name of this
+                // write's own) is not wanted.
                 await blobs.remove(name)
+                metrics.rejectedWrite("complete")
                 log.notice("result dropped: the job was cancelled or taken over")
             }
         case .failure(let error):
@@ -230,23 +246,34 @@ public final class WorkerPool: Service {
                     finished.signal()
                     log.notice("transcription failed", metadata: ["code": "\(failure.code)", "message": "\(failure.message)"])
                 }
-            } else if job.attempts >= job.maxAttempts {
-                let failure = JobFailure(
-                    code: "transcription_failed",
-                    message: "failed \(job.attempts) times; last error: \(error)")
-                if try await persistently(log, { try await self.store.fail(lease, failure: failure, now: self.clock.now()) }) {
-                    metrics.finished(.failed)
-                    finished.signal()
-                    log.error("transcription failed for good", metadata: ["error": "\(error)"])
-                }
             } else {
-                let delay = backoff(attempt: job.attempts)
-                let failure = JobFailure(code: "transient_error", message: "\(error)")
-                let runAfter = clock.now().addingTimeInterval(delay)
-                if try await persistently(log, { try await self.store.release(lease, runAfter: runAfter, failure: failure, countAttempt: true) }) {
-                    metrics.retried()
-                    log.warning("transcription failed; retrying", metadata: ["error": "\(error)", "delay": "\(delay)"])
-                }
+                try await retryOrFail(lease, error: error, code: "transient_error", finalCode: "transcription_failed", log: log)
+            }
+        }
+    }
+
+    /// A failure another attempt may fix: the job goes back to the queue with backoff, or fails with
+    /// `finalCode` when it has used its attempts.
+    private func retryOrFail(_ lease: JobLease, error: any Error, code: String, finalCode: String, log: Logger) async throws {
+        let job = lease.job
+        if job.attempts >= job.maxAttempts {
+            let failure = JobFailure(code: finalCode, message: "failed \(job.attempts) times; last error: \(error)")
+            if try await persistently(log, { try await self.store.fail(lease, failure: failure, now: self.clock.now()) }) {
+                metrics.finished(.failed)
+                finished.signal()
+                log.error("transcription failed for good", metadata: ["code": "\(finalCode)", "error": "\(error)"])
+            } else {
+                metrics.rejectedWrite("fail")
+            }
+        } else {
+            let delay = backoff(attempt: job.attempts)
+            let failure = JobFailure(code: code, message: "\(error)")
+            let runAfter = clock.now().addingTimeInterval(delay)
+            if try await persistently(log, { try await self.store.release(lease, runAfter: runAfter, failure: failure, countAttempt: true) }) {
+                metrics.retried()
+                log.warning("transcription failed; retrying", metadata: ["code": "\(code)", "error": "\(error)", "delay": "\(delay)"])
+            } else {
+                metrics.rejectedWrite("release")
             }
         }
     }
@@ -278,7 +305,7 @@ public final class WorkerPool: Service {
         if let failure = error as? JobFailure { return failure }
         guard let engineError = error as? EngineError else { return nil }
         switch engineError {
-        case .undecodableAudio, .emptyAudio, .unsupportedLanguage, .invalidOption, .decoderTimeout:
+        case .undecodableAudio, .emptyAudio, .unsupportedLanguage, .invalidOption, .decoderTimeout, .decoderLimitExceeded:
             return JobFailure(code: engineError.code, message: engineError.description)
         case .invalidModel, .cancelled, .decoderUnavailable:
             return nil

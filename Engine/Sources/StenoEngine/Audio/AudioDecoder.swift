@@ -54,9 +54,9 @@ public struct AudioDecoder: Sendable {
     ///
     /// - Throws: `EngineError.emptyAudio` for an empty file or one without samples;
     ///   `EngineError.undecodableAudio` with ffmpeg's first error line (paths removed) when the file is not
-    ///   audio ffmpeg can read, has no audio stream, or is missing, or when ffmpeg runs out of its memory
-    ///   limit; `EngineError.decoderTimeout` when ffmpeg takes longer than `timeoutSeconds` or uses up
-    ///   `cpuSeconds` of CPU time.
+    ///   audio ffmpeg can read, has no audio stream, or is missing; `EngineError.decoderTimeout` when ffmpeg
+    ///   takes longer than `timeoutSeconds`; `EngineError.decoderLimitExceeded` when the kernel stops it at
+    ///   its `cpuSeconds` CPU-time or `memoryBytes` address-space limit.
     public func decode(file: URL) throws -> [Float] {
         try checkReadable(file)
         if let samples = Self.readPlainWAV(file) {
@@ -149,11 +149,12 @@ public struct AudioDecoder: Sendable {
     private func check(_ outcome: Subprocess.Outcome, file: URL) throws {
         if outcome.timedOut { throw EngineError.decoderTimeout(seconds: timeoutSeconds) }
         // We did not kill it, so SIGKILL (or SIGXCPU) came from the kernel: the CPU-time limit was used up.
+        // Reported apart from the wall-clock timeout: the input made the decoder work too hard, it was not slow.
         if outcome.signaled, outcome.status == SIGKILL || outcome.status == SIGXCPU {
-            throw EngineError.decoderTimeout(seconds: Double(cpuSeconds))
+            throw EngineError.decoderLimitExceeded(limit: "CPU-time limit of \(cpuSeconds) s")
         }
         if outcome.status != 0, Self.ranOutOfMemory(outcome.standardError) {
-            throw EngineError.undecodableAudio("the decoder needed more than its memory limit of \(memoryBytes >> 20) MiB")
+            throw EngineError.decoderLimitExceeded(limit: "memory limit of \(memoryBytes >> 20) MiB")
         }
         if outcome.signaled {
             throw EngineError.undecodableAudio("the decoder crashed on this input (signal \(outcome.status))")

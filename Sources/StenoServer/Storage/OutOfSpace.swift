@@ -1,0 +1,26 @@
+import Foundation
+import GRDB
+
+/// Recognises "the disk is full" in the errors of the filesystem and of SQLite, so that a full disk reaches a
+/// client as `507 insufficient_storage` and a worker as a retryable `storage_full` failure, never as a
+/// generic internal error.
+package enum OutOfSpace {
+    /// ENOSPC (no space), EDQUOT (quota) and EFBIG (a file-size limit): each means "this write cannot grow".
+    static let errnos: Set<Int32> = [ENOSPC, EDQUOT, EFBIG]
+
+    package static func matches(_ error: any Error) -> Bool {
+        if let posix = error as? POSIXError { return errnos.contains(posix.code.rawValue) }
+        if let database = error as? DatabaseError { return database.resultCode == .SQLITE_FULL }
+        let nsError = error as NSError
+        if nsError.domain == NSPOSIXErrorDomain { return errnos.contains(Int32(nsError.code)) }
+        if nsError.domain == NSCocoaErrorDomain, nsError.code == CocoaError.fileWriteOutOfSpace.rawValue { return true }
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? any Error { return matches(underlying) }
+        return false
+    }
+
+    /// What a client sees when the server cannot store its request.
+    static var apiError: APIError {
+        APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: "insufficient_storage",
+                 message: "the server is out of storage space; retry later")
+    }
+}

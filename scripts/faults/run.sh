@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Every fault test of issue 4 against a real `steno serve` (release build, models/tiny.en), each printing its
+# figures table (docs/reliability.md collects them). `run.sh short` is what `make test` runs (3 SIGKILL
+# trials, 1 SIGSTOP round, 100 contended uploads); `run.sh full` is the documented run (20 trials, 3 rounds,
+# 200 uploads). Needs `swift build -c release --product steno` first.
+set -euo pipefail
+cd "$(dirname "$0")"
+mode="${1:-short}"
+if [ "$mode" = full ]; then trials=20; rounds=3; submits=200; max_jobs=5; else trials=3; rounds=1; submits=100; max_jobs=3; fi
+started=$(date +%s)
+# One undisturbed reference run serves every script (the transcripts each fault run must reproduce).
+FAULT_REFERENCE_CACHE="$(mktemp -u /tmp/steno-fault-reference-XXXXXX.json)"
+export FAULT_REFERENCE_CACHE
+trap 'rm -f "$FAULT_REFERENCE_CACHE"' EXIT
+FAULT_MAX_JOBS=$max_jobs ./sigkill-trials.sh "$trials"
+./sigstop-lease.sh "$rounds"
+./sigterm-inflight.sh
+./disk-full.sh
+./sqlite-contention.sh "$submits"
+echo "fault tests ($mode): passed in $(( $(date +%s) - started )) s"
