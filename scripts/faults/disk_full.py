@@ -93,6 +93,10 @@ def run():
         check(request(server.base, "GET", "/healthz")[0] == 200, "healthz while the disk is full")
         check(request(server.base, "GET", "/transcribe")[0] == 200, "listing while the disk is full")
         ready_full = request(server.base, "GET", "/readyz")[0]
+        # The first retrieval of a result is a write too: a success, or 507, never a bare 500.
+        first_status, first_body, _ = request(server.base, "GET", f"/transcribe/{rows(data)[0]['id']}")
+        check(first_status in (200, 507), f"status of a finished job while full: {first_status} {first_body}")
+        figures.append(("first retrieval of a finished job while full (a write)", first_status))
         figures.append(("uploads into a full disk answered 507 insufficient_storage", f"{refused} of 5 (last in {seconds * 1000:.0f} ms)"))
         figures.append(("temporary files / rows left by refused uploads", "0 / 0"))
         figures.append(("/healthz, /transcribe list, /readyz while full", f"200, 200, {ready_full}"))

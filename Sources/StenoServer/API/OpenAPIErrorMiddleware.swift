@@ -24,6 +24,11 @@ struct OpenAPIErrorMiddleware: ServerMiddleware {
             return (HTTPResponse(status: unavailable.status, headerFields: fields), HTTPBody(APIError.body(code: unavailable.code, message: unavailable.message)))
         } catch let error as ServerError where error.httpStatus.kind == .clientError {
             return Self.response(status: error.httpStatus, code: "invalid_parameter", message: error.causeDescription)
+        } catch let error where OutOfSpace.matches((error as? ServerError)?.underlyingError ?? error) {
+            // A write of the operation (a first retrieval, a deletion) found the disk full.
+            logger.error("operation failed: out of storage space", metadata: ["operation": "\(operationID)", "error": "\(error)"])
+            return Self.response(status: .init(code: 507, reasonPhrase: "Insufficient Storage"), code: "insufficient_storage",
+                                 message: OutOfSpace.apiError.message)
         } catch {
             logger.error("operation failed", metadata: ["operation": "\(operationID)", "error": "\(error)"])
             return Self.response(status: .internalServerError, code: "internal_error", message: "the server failed to handle the request")
