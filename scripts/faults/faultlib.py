@@ -17,8 +17,9 @@ import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CONFIG = os.environ.get("CONFIG", "release")
-STENO = os.environ.get("STENO", os.path.join(ROOT, ".build", CONFIG, "steno"))
-MODEL = os.environ.get("MODEL", os.path.join(ROOT, "models", "tiny.en"))
+# Relative paths (as `make` passes them) are relative to the repository root: the scripts run from their own folder.
+STENO = os.path.join(ROOT, os.environ.get("STENO", os.path.join(".build", CONFIG, "steno")))
+MODEL = os.path.join(ROOT, os.environ.get("MODEL", os.path.join("models", "tiny.en")))
 LIBRIVOX = "/usr/share/pocketsphinx/test/data/librivox"
 CLIPS = {n: f"{LIBRIVOX}/sense_and_sensibility_01_austen_64kb-{n}.wav" for n in ["0870", "0880", "0890", "0920", "0930"]}
 TERMINAL = {"completed", "failed", "cancelled"}
