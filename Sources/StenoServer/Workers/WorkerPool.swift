@@ -19,6 +19,8 @@ public final class WorkerPool: Service {
         var shutdownGrace: TimeInterval
         /// Only right when this process is the only one on its database: every processing job is then its own.
         var resumeInterruptedAtStart: Bool
+        /// SQLite: the data directory's instance lock, which tells whether another server is running on it.
+        var instanceLockPath: URL?
 
         init(_ configuration: ServerConfiguration) {
             workers = max(1, configuration.workers)
@@ -28,6 +30,7 @@ public final class WorkerPool: Service {
             retryBackoff = configuration.retryBackoff
             shutdownGrace = configuration.shutdownGrace
             resumeInterruptedAtStart = configuration.databaseURL == nil
+            instanceLockPath = configuration.databaseURL == nil ? configuration.dataDirectory.appendingPathComponent("steno.lock") : nil
         }
     }
 
@@ -46,6 +49,8 @@ public final class WorkerPool: Service {
     package let nodeID: String
     /// Opens when the store is usable (the database migrated).
     private let ready: StartGate
+    /// Held for the pool's life (SQLite): see `InstanceLock`.
+    private let instanceLock = Locked<InstanceLock?>(nil)
     /// Set when graceful shutdown begins: no more claims.
     private let stopping = Locked(false)
     /// Set when the shutdown grace period is over: running transcriptions stop at their next window.
@@ -70,8 +75,15 @@ public final class WorkerPool: Service {
     public func run() async throws {
         guard await ready.waitUnlessShuttingDown() else { return }
         if settings.resumeInterruptedAtStart {
-            let resumed = try await store.resumeInterrupted(now: clock.now())
-            if resumed > 0 { logger.notice("resumed jobs interrupted by the previous run", metadata: ["jobs": "\(resumed)"]) }
+            let lock = settings.instanceLockPath.map { InstanceLock(path: $0) }
+            instanceLock.withLock { $0 = lock }
+            if lock?.isSoleInstance ?? true {
+                let resumed = try await store.resumeInterrupted(now: clock.now())
+                if resumed > 0 { logger.notice("resumed jobs interrupted by the previous run", metadata: ["jobs": "\(resumed)"]) }
+            } else {
+                logger.warning("another steno server is running on this data directory: its processing jobs are left to their leases")
+            }
+            lock?.share()
         }
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
