@@ -140,6 +140,18 @@ extension PostgresJobStore {
                 FOR EACH ROW WHEN (NEW.state = 'pending') EXECUTE FUNCTION steno_jobs_notify()
             """,
         ]),
+        // `PostgresRateLimiter`: each tenant's request budget, shared by every node (GCRA's theoretical arrival
+        // time; `seen_at` and `allowed` are the last request's time and answer).
+        Migration(version: 6, name: "rate limits", statements: [
+            """
+            CREATE TABLE steno_rate_limits (
+                tenant text PRIMARY KEY,
+                tat timestamptz NOT NULL,
+                seen_at timestamptz NOT NULL,
+                allowed boolean NOT NULL
+            )
+            """,
+        ]),
     ]
 
     /// Any fixed number shared by every Steno node: the advisory lock that serialises migrations when several
