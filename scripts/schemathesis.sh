@@ -21,12 +21,11 @@ if ! command -v st >/dev/null 2>&1; then
 fi
 
 data="$(mktemp -d)"
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 log="$data/server.log"
 generated="$("$STENO" keys generate schemathesis)"
 key="$(sed -n 's/^key: *//p' <<<"$generated")"
 sed -n 's/^line: *//p' <<<"$generated" >"$data/keys"
-"$STENO" serve --data-dir "$data/data" --model "$MODEL" --host 127.0.0.1 --port "$port" --api-keys-file "$data/keys" \
+"$STENO" serve --data-dir "$data/data" --model "$MODEL" --host 127.0.0.1 --port 0 --api-keys-file "$data/keys" \
     >"$log" 2>&1 &
 server=$!
 cleanup() {
@@ -35,9 +34,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-    curl -fsS "$base/healthz" >/dev/null 2>&1 && break
+# Port 0: the server picks a free port and logs it ("listening on http://…").
+base=""
+for _ in $(seq 1 300); do
+    [ -n "$base" ] || base="$(grep -o 'listening on http://[^ ]*' "$log" | head -1 | sed 's/^listening on //' || true)"
+    [ -n "$base" ] && curl -fsS "$base/healthz" >/dev/null 2>&1 && break
     kill -0 "$server" 2>/dev/null || { echo "schemathesis.sh: the server did not start:" >&2; cat "$log" >&2; exit 1; }
     sleep 0.2
 done

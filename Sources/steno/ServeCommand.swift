@@ -10,7 +10,7 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve", abstract: "Run the transcription service (API, workers and cleaner, or one role of several nodes).")
 
     @Option(help: "Address to listen on. [STENO_HOST, default 127.0.0.1]") var host: String?
-    @Option(help: "Port to listen on. [STENO_PORT, default 8080]") var port: String?
+    @Option(help: "Port to listen on; 0 picks a free one and logs it. [STENO_PORT, default 8080]") var port: String?
     @Option(help: "Directory for the database, uploads and results. [STENO_DATA_DIR, default ./data]") var dataDir: String?
     @Option(help: "Model directory. [STENO_MODEL, default ./models/tiny.en]") var model: String?
     @Option(help: "Concurrent transcriptions. [STENO_WORKERS, default 1]") var workers: String?

@@ -11,62 +11,19 @@ extension StenoService {
     var fileBlobs: FileBlobStore { blobs as! FileBlobStore }
 }
 
-/// One `steno serve --role … --database …` process of a cluster test, on a data directory of its own, its log
-/// in that directory.
-final class NodeProcess: @unchecked Sendable {
-    let process = Process()
-    let base: URL
-    let directory: TemporaryDirectory
-    let log: URL
-
-    init(role: String, database: String, extra: [String: String] = [:]) throws {
-        directory = try TemporaryDirectory()
-        log = directory.url.appendingPathComponent("steno.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let port = Int.random(in: 20000..<50000)
-        base = URL(string: "http://127.0.0.1:\(port)")!
-        process.executableURL = RestartTests.binary
-        process.arguments = ["serve", "--role", role, "--database", database]
+extension ServeProcess {
+    /// One `steno serve --role … --database …` process of a cluster test, on a data directory of its own, its
+    /// log in that directory.
+    static func node(role: String, database: String, extra: [String: String] = [:]) throws -> ServeProcess {
+        let directory = try TemporaryDirectory()
         // Short leases and one engine thread: several nodes share two cores in CI.
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("STENO_") }.merging([
-            "STENO_PORT": String(port), "STENO_DATA_DIR": directory.url.path, "STENO_MODEL": Fixtures.model.path,
-            "STENO_WORKERS": "1", "STENO_THREADS": "1", "STENO_LEASE": "6s", "STENO_RETRIEVAL_GRACE": "0",
-            "STENO_CLEANUP_INTERVAL": "2s", "STENO_DATABASE_TIMEOUT": "2s", "STENO_LOG_LEVEL": "notice",
-        ].merging(extra) { $1 }) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: log)
-        try process.run()
-    }
-
-    func waitUntilHealthy() async throws {
-        for _ in 0..<1200 {
-            if let (_, response) = try? await URLSession.shared.data(from: base.appendingPathComponent("healthz")),
-               (response as? HTTPURLResponse)?.statusCode == 200 { return }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        Issue.record("node \(base) never became healthy: \(logText)")
-        throw CancellationError()
-    }
-
-    var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
-
-    /// The node id the process logged at start (`node=<id>`).
-    var nodeID: String? {
-        guard let range = logText.range(of: "node=") else { return nil }
-        return String(logText[range.upperBound...].prefix { !$0.isWhitespace })
-    }
-
-    func kill() {
-        guard process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    func terminate() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        return try ServeProcess(
+            arguments: ["--role", role, "--database", database],
+            environment: [
+                "STENO_DATA_DIR": directory.url.path, "STENO_WORKERS": "1", "STENO_THREADS": "1", "STENO_LEASE": "6s",
+                "STENO_RETRIEVAL_GRACE": "0", "STENO_CLEANUP_INTERVAL": "2s", "STENO_DATABASE_TIMEOUT": "2s",
+            ].merging(extra) { $1 },
+            log: directory.url.appendingPathComponent("steno.log"), owning: directory)
     }
 }
 

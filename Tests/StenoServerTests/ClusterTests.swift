@@ -21,9 +21,9 @@ import Testing
         let clips = try ShortClips.all()
         try await server.withNamedDatabase { url, clients in
             let database = clients[0]
-            let api = try NodeProcess(role: "api", database: url)
-            let both = try NodeProcess(role: "all", database: url)
-            let worker = try NodeProcess(role: "worker", database: url)
+            let api = try ServeProcess.node(role: "api", database: url)
+            let both = try ServeProcess.node(role: "all", database: url)
+            let worker = try ServeProcess.node(role: "worker", database: url)
             defer { for node in [api, both, worker] { node.kill() } }
             for node in [api, both, worker] { try await node.waitUntilHealthy() }
             let workerID = try #require(worker.nodeID)
@@ -35,7 +35,7 @@ import Testing
             let refused = try await LiveHTTP.get(worker.base.appendingPathComponent("transcribe"))
             #expect(refused.status == 404)
 
-            var jobs: [(id: String, clip: ShortClips.Clip, via: NodeProcess)] = []
+            var jobs: [(id: String, clip: ShortClips.Clip, via: ServeProcess)] = []
             for index in 0..<24 {
                 let clip = clips[index % clips.count]
                 let node = index.isMultiple(of: 2) ? api : both
@@ -99,8 +99,8 @@ import Testing
         let server = try server
         try await server.withNamedDatabase { url, clients in
             let database = clients[0]
-            let api = try NodeProcess(role: "api", database: url)
-            let worker = try NodeProcess(role: "worker", database: url, extra: ["STENO_POLL_INTERVAL": "60s"])
+            let api = try ServeProcess.node(role: "api", database: url)
+            let worker = try ServeProcess.node(role: "worker", database: url, extra: ["STENO_POLL_INTERVAL": "60s"])
             defer { for node in [api, worker] { node.kill() } }
             for node in [api, worker] { try await node.waitUntilHealthy() }
 

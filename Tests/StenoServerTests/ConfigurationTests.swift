@@ -59,7 +59,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ["STENO_PORT": "http"], ["STENO_PORT": "70000"], ["STENO_WORKERS": "0"], ["STENO_RETENTION": "a day"],
+        ["STENO_PORT": "http"], ["STENO_PORT": "70000"], ["STENO_PORT": "-1"], ["STENO_WORKERS": "0"], ["STENO_RETENTION": "a day"],
         ["STENO_MAX_UPLOAD_BYTES": "big"], ["STENO_LOG_LEVEL": "loud"], ["STENO_THREADS": "0"],
     ])
     func badSettingsAreRefused(_ settings: [String: String]) {

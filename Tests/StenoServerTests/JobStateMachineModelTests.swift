@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import StenoEngine
 import StenoServer
 import Testing
 
@@ -12,18 +13,6 @@ import Testing
 /// is exercised when it must be refused. At the end, workers that never crash drain the queue: every accepted
 /// job ends terminal. Reproduce a failure with `STENO_MODEL_SEED=<seed>` (the seed is in every message).
 enum JobStateMachineModel {
-    /// splitmix64: a small generator whose sequence depends only on the seed, on every platform.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// What the store must hold for one job.
     struct ModelJob: Equatable, CustomStringConvertible {
         var sequence: Int
@@ -119,7 +108,7 @@ enum JobStateMachineModel {
 
     /// Runs `steps` random operations against `store` and the model, then drains the queue.
     static func run(_ store: any JobStore, seed: UInt64, steps: Int) async throws {
-        var random = Generator(state: seed)
+        var random = SplitMix64(seed: seed)
         var model = JobModel()
         // Integer seconds only: SQLite keeps times as doubles and PostgreSQL in microseconds, and a lease
         // expiring exactly "now" must compare the same way in both.

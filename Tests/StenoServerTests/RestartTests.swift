@@ -8,45 +8,15 @@ import Testing
 /// A real `steno serve` process, killed with SIGKILL while one job is processing and others wait, then started
 /// again on the same data directory: every job completes exactly once, with the right transcript.
 @Suite(.serialized) struct RestartTests {
-    /// The `steno` binary built beside this test bundle (`make test` builds it first).
-    static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("steno")
-
-    final class ServerProcess {
-        let process = Process()
-        let base: URL
-
-        init(dataDirectory: URL, port: Int, extra: [String: String] = [:]) throws {
-            base = URL(string: "http://127.0.0.1:\(port)")!
-            process.executableURL = RestartTests.binary
-            process.arguments = ["serve"]
-            // Configured through the environment, as a deployment would.
-            process.environment = ProcessInfo.processInfo.environment.merging([
-                "STENO_PORT": String(port), "STENO_DATA_DIR": dataDirectory.path, "STENO_MODEL": Fixtures.model.path,
-                "STENO_WORKERS": "1", "STENO_RETRIEVAL_GRACE": "10m", "STENO_LOG_LEVEL": "warning",
-            ].merging(extra) { $1 }) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-        }
-
-        func waitUntilHealthy() async throws {
-            for _ in 0..<600 {
-                if let (_, response) = try? await URLSession.shared.data(from: base.appendingPathComponent("healthz")),
-                   (response as? HTTPURLResponse)?.statusCode == 200 { return }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            throw CancellationError()
-        }
-
-        func kill() {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-
-        func terminate() {
-            process.terminate()
-            process.waitUntilExit()
-        }
+    /// One `steno serve` with one worker on `directory/data`, its log in `directory/<name>.log`.
+    static func server(in directory: TemporaryDirectory, log name: String, extra: [String: String] = [:]) throws -> ServeProcess {
+        try ServeProcess(
+            environment: ["STENO_DATA_DIR": data(in: directory).path, "STENO_WORKERS": "1", "STENO_RETRIEVAL_GRACE": "10m"]
+                .merging(extra) { $1 },
+            log: directory.url.appendingPathComponent("\(name).log"))
     }
+
+    static func data(in directory: TemporaryDirectory) -> URL { directory.url.appendingPathComponent("data") }
 
     static func submit(_ file: URL, to base: URL) async throws -> String {
         let boundary = "restart-test"
@@ -68,12 +38,11 @@ import Testing
     }
 
     @Test func everyJobCompletesOnceAfterSIGKILL() async throws {
-        #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build the steno product first (make test does)")
+        #expect(FileManager.default.isExecutableFile(atPath: ServeProcess.binary.path), "build the steno product first (make test does)")
         let directory = try TemporaryDirectory()
-        let port = Int.random(in: 20000..<40000)
         let recordings = ["0870", "0880", "0890", "0920", "0930"]
 
-        let first = try ServerProcess(dataDirectory: directory.url, port: port)
+        let first = try Self.server(in: directory, log: "first")
         try await first.waitUntilHealthy()
         var ids: [String: String] = [:]
         for number in recordings { ids[number] = try await Self.submit(Fixtures.recording(number), to: first.base) }
@@ -91,7 +60,7 @@ import Testing
         #expect(sawProcessing)
         first.kill()
 
-        let second = try ServerProcess(dataDirectory: directory.url, port: port)
+        let second = try Self.server(in: directory, log: "second")
         defer { second.terminate() }
         try await second.waitUntilHealthy()
         var finished: [Components.Schemas.JobStatus] = []
@@ -113,7 +82,7 @@ import Testing
             #expect(Fixtures.recall(text, reference: try Fixtures.reference(number)) >= 0.7, "\(number): \(text)")
         }
         // One result file per job: nothing was written twice.
-        let results = try FileManager.default.contentsOfDirectory(atPath: directory.url.appendingPathComponent("results").path)
+        let results = try FileManager.default.contentsOfDirectory(atPath: Self.data(in: directory).appendingPathComponent("results").path)
         #expect(results.count == recordings.count)
 
         // The client commands against the same server.
@@ -131,8 +100,7 @@ import Testing
     /// job is back in the queue with its attempt given back, held by no lease.
     @Test func sigtermReleasesTheRunningJob() async throws {
         let directory = try TemporaryDirectory()
-        let server = try ServerProcess(
-            dataDirectory: directory.url, port: Int.random(in: 40000..<50000), extra: ["STENO_SHUTDOWN_GRACE": "0"])
+        let server = try Self.server(in: directory, log: "sigterm", extra: ["STENO_SHUTDOWN_GRACE": "0"])
         try await server.waitUntilHealthy()
         // About 50 s of speech: two 30-second windows, so the engine reaches a window boundary and stops there.
         let long = directory.url.appendingPathComponent("long.wav")
@@ -151,7 +119,7 @@ import Testing
         #expect(server.process.terminationReason == .exit)
         #expect(server.process.terminationStatus == 0)
         #expect(Date().timeIntervalSince(started) < 30)
-        let store = try SQLiteJobStore(path: directory.url.appendingPathComponent("steno.sqlite"))
+        let store = try SQLiteJobStore(path: Self.data(in: directory).appendingPathComponent("steno.sqlite"))
         let job = try #require(try await store.job(id: UUID(uuidString: id)!))
         #expect(job.state == .pending)
         #expect(job.attempts == 0)
@@ -161,7 +129,7 @@ import Testing
     /// Runs the `steno` binary; returns its exit status and standard output.
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = ServeProcess.binary
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()

@@ -18,7 +18,7 @@ import Testing
         let group = ServiceGroup(configuration: .init(services: [server.service.workers], logger: Logger(label: "test")))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            let broken = try await Self.enqueue("broken storage", on: server)
+            let broken = try await server.enqueue("broken storage")
             let failed = try await Self.wait(for: broken, in: server.service.store)
             #expect(failed.state == .failed)
             #expect(failed.errorCode == "storage_error")
@@ -29,7 +29,7 @@ import Testing
             // Storage works again: the next job completes and its row points at a file that exists.
             try FileManager.default.removeItem(at: blobs.resultsDirectory)
             try FileManager.default.createDirectory(at: blobs.resultsDirectory, withIntermediateDirectories: true)
-            let next = try await Self.enqueue("fine again", on: server)
+            let next = try await server.enqueue("fine again")
             let done = try await Self.wait(for: next, in: server.service.store)
             #expect(done.state == .completed)
             #expect(done.attempts == 1)
@@ -37,19 +37,6 @@ import Testing
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
-    }
-
-    static func enqueue(_ content: String, on server: TestServer) async throws -> UUID {
-        let temporary = server.service.fileBlobs.temporaryFile()
-        try Data(content.utf8).write(to: temporary)
-        let id = UUID()
-        let path = try server.service.fileBlobs.commitAudio(temporary, jobID: id)
-        let now = server.clock.now()
-        _ = try await server.service.store.insert(Job(
-            id: id, options: JobOptions(), createdAt: now, expiresAt: now.addingTimeInterval(3600), maxAttempts: 3,
-            audioPath: path, audioBytes: Int64(content.utf8.count)))
-        server.service.workers.wake.signal()
-        return id
     }
 
     static func wait(for id: UUID, in store: any JobStore) async throws -> Job {

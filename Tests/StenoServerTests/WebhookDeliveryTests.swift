@@ -162,18 +162,73 @@ import Testing
         let directory = try TemporaryDirectory()
         let store = try store(directory)
         try await WebhookReceiver.run { receiver in
-            var policy = try CallbackPolicy(allowlist: ["127.0.0.1"])
-            policy.resolver = { host in host == "hooks.steno-test.invalid" ? [IPAddress("127.0.0.1")!] : [] }
-            var configuration = ServerConfiguration()
-            configuration.webhookTimeout = 5
-            let dispatcher = WebhookDispatcher(
-                store: store, policy: policy, signer: WebhookSigner(secret: WebhookTesting.secret), clock: SystemClock(),
-                metrics: StenoMetrics(), settings: .init(configuration), wake: WakeSignal(), logger: WebhookTesting.quiet)
+            let dispatcher = try WebhookTesting.dispatcher(store, names: ["hooks.steno-test.invalid": ["127.0.0.1"]])
             let job = try await WebhookTesting.finishedJob(store, url: "http://hooks.steno-test.invalid:\(receiver.port)/pinned")
             #expect(try await dispatcher.pass() == 1)
             let delivery = try #require(try await store.webhook(jobID: job.id))
             #expect(delivery.state == .delivered, "\(delivery.lastError ?? "")")
             #expect(receiver.received(on: "/pinned").first?.authority == "hooks.steno-test.invalid:\(receiver.port)")
+        }
+    }
+
+    /// A name with several allowed addresses: one attempt tries them in turn. The first refuses connections
+    /// (nothing listens on 127.0.0.2), so the request goes to the second, where the receiver is: delivered on
+    /// the first attempt.
+    @Test func aRefusedAddressPassesTheAttemptToTheNext() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try store(directory)
+        try await WebhookReceiver.run { receiver in
+            let dispatcher = try WebhookTesting.dispatcher(
+                store, allow: ["127.0.0.0/8"], names: ["hooks.steno-test.invalid": ["127.0.0.2", "127.0.0.1"]])
+            let job = try await WebhookTesting.finishedJob(store, url: "http://hooks.steno-test.invalid:\(receiver.port)/second")
+            #expect(try await dispatcher.pass() == 1)
+            let delivery = try #require(try await store.webhook(jobID: job.id))
+            #expect(delivery.state == .delivered, "\(delivery.lastError ?? "")")
+            #expect(delivery.attempts == 1)
+            #expect(receiver.received(on: "/second").count == 1)
+        }
+    }
+
+    /// An HTTP answer ends the attempt, whatever it is: a 503 from the first address is the attempt's outcome
+    /// (retried later as a whole), and the second address is not tried (it would refuse, and the attempt would
+    /// then be recorded as a connection failure).
+    @Test func anAnswerEndsTheAttempt() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try store(directory)
+        try await WebhookReceiver.run(script: ["/busy": [503]]) { receiver in
+            let dispatcher = try WebhookTesting.dispatcher(
+                store, allow: ["127.0.0.0/8"], names: ["hooks.steno-test.invalid": ["127.0.0.1", "127.0.0.2"]])
+            let job = try await WebhookTesting.finishedJob(store, url: "http://hooks.steno-test.invalid:\(receiver.port)/busy")
+            #expect(try await dispatcher.pass() == 1)
+            let delivery = try #require(try await store.webhook(jobID: job.id))
+            #expect(delivery.state == .pending)
+            #expect(delivery.attempts == 1)
+            #expect(delivery.lastStatusCode == 503)
+            #expect(delivery.lastError == "the receiver answered 503")
+            #expect(receiver.received(on: "/busy").count == 1)
+        }
+    }
+
+    /// No address connects: one failed attempt naming each address, retried later (a connection failure is
+    /// transient); IPv4 addresses are tried before IPv6 ones.
+    @Test func noAddressConnectingIsOneFailedAttempt() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try store(directory)
+        try await WebhookReceiver.run { receiver in
+            let dispatcher = try WebhookTesting.dispatcher(
+                store, allow: ["127.0.0.0/8", "::1"], names: ["hooks.steno-test.invalid": ["::1", "127.0.0.2", "127.0.0.3"]])
+            let job = try await WebhookTesting.finishedJob(store, url: "http://hooks.steno-test.invalid:\(receiver.port)/none")
+            #expect(try await dispatcher.pass() == 1)
+            let delivery = try #require(try await store.webhook(jobID: job.id))
+            #expect(delivery.state == .pending)
+            #expect(delivery.attempts == 1)
+            #expect(delivery.lastStatusCode == nil)
+            let error = try #require(delivery.lastError)
+            let tried = ["127.0.0.2", "127.0.0.3", "::1"].map { error.range(of: "\($0): ")?.lowerBound }
+            #expect(tried.allSatisfy { $0 != nil }, "\(error)")
+            #expect(tried.compactMap { $0 } == tried.compactMap { $0 }.sorted(), "tried in order: \(error)")
+            #expect(error.hasPrefix("could not connect to hooks.steno-test.invalid"), "\(error)")
+            #expect(receiver.received.isEmpty)
         }
     }
 

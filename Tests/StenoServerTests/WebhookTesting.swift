@@ -15,9 +15,11 @@ enum WebhookTesting {
         return logger
     }()
 
-    /// A dispatcher on `store` with test timings: first retry after 0.1 s, polls every 20 ms.
+    /// A dispatcher on `store` with test timings: first retry after 0.1 s, polls every 20 ms. With `names`, its
+    /// policy resolves exactly those host names, to those addresses, in that order (and no others).
     static func dispatcher(
-        _ store: any WebhookStore, allow: [String] = ["127.0.0.1"], _ adjust: (inout ServerConfiguration) -> Void = { _ in }
+        _ store: any WebhookStore, allow: [String] = ["127.0.0.1"], names: [String: [String]]? = nil,
+        _ adjust: (inout ServerConfiguration) -> Void = { _ in }
     ) throws -> WebhookDispatcher {
         var configuration = ServerConfiguration()
         configuration.webhookBackoff = 0.1
@@ -25,8 +27,13 @@ enum WebhookTesting {
         configuration.webhookPollInterval = 0.02
         configuration.webhookMaxAttempts = 5
         adjust(&configuration)
+        var policy = try CallbackPolicy(allowlist: allow)
+        if let names {
+            let table = names.mapValues { $0.compactMap(IPAddress.init) }
+            policy.resolver = { host in table[host] ?? [] }
+        }
         return WebhookDispatcher(
-            store: store, policy: try CallbackPolicy(allowlist: allow), signer: WebhookSigner(secret: secret),
+            store: store, policy: policy, signer: WebhookSigner(secret: secret),
             clock: SystemClock(), metrics: StenoMetrics(), settings: .init(configuration), wake: WakeSignal(), logger: quiet)
     }
 

@@ -8,19 +8,6 @@ import Testing
 
 /// Graceful shutdown of the worker pool, the cleaner's orphan sweep, odd results, and the server on a real socket.
 @Suite struct WorkerLifecycleTests {
-    /// Records a job whose audio says `content`, as an upload would.
-    func enqueue(_ content: String, on server: TestServer) async throws -> UUID {
-        let temporary = server.service.fileBlobs.temporaryFile()
-        try Data(content.utf8).write(to: temporary)
-        let id = UUID()
-        let path = try server.service.fileBlobs.commitAudio(temporary, jobID: id)
-        let now = server.clock.now()
-        _ = try await server.service.store.insert(Job(
-            id: id, options: JobOptions(), createdAt: now, expiresAt: now.addingTimeInterval(3600), maxAttempts: 3,
-            audioPath: path, audioBytes: Int64(content.utf8.count)))
-        return id
-    }
-
     func waitFor(_ id: UUID, _ state: JobState, in store: any JobStore) async throws {
         for _ in 0..<500 {
             if try await store.job(id: id)?.state == state { return }
@@ -33,7 +20,7 @@ import Testing
     /// attempt given back; nothing stays claimed.
     @Test func shutdownReleasesWhatCannotFinish() async throws {
         let server = try TestServer { $0.shutdownGrace = 0.2 }
-        let id = try await enqueue("SLOW takes two seconds", on: server)
+        let id = try await server.enqueue("SLOW takes two seconds")
         let group = ServiceGroup(configuration: .init(services: [server.service.workers], logger: Logger(label: "test")))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -51,14 +38,14 @@ import Testing
     /// SIGTERM with a job that finishes within the grace period: it completes; no new job is claimed.
     @Test func shutdownLetsRunningJobsFinish() async throws {
         let server = try TestServer { $0.shutdownGrace = 10 }
-        let id = try await enqueue("SLOW takes two seconds", on: server)
+        let id = try await server.enqueue("SLOW takes two seconds")
         let group = ServiceGroup(configuration: .init(services: [server.service.workers], logger: Logger(label: "test")))
         var later = UUID()
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             try await waitFor(id, .processing, in: server.service.store)
             await group.triggerGracefulShutdown()
-            later = try await enqueue("arrived during shutdown", on: server)
+            later = try await server.enqueue("arrived during shutdown")
             try await tasks.waitForAll()
         }
         #expect(try await server.service.store.job(id: id)?.state == .completed)
@@ -69,7 +56,7 @@ import Testing
     @Test func cleanerSweepsOnlyOldUnreferencedFiles() async throws {
         let server = try TestServer()
         let blobs = server.service.fileBlobs
-        let kept = try await enqueue("referenced audio", on: server)
+        let kept = try await server.enqueue("referenced audio")
         let old = Date().addingTimeInterval(-3600)
         let orphan = blobs.audioDirectory.appendingPathComponent(UUID().uuidString.lowercased())
         let staleTemporary = blobs.temporaryDirectory.appendingPathComponent("upload.part")

@@ -1,4 +1,5 @@
 import Foundation
+import StenoEngine
 import StenoServer
 
 /// Submits jobs the way an upload does: the audio file goes into the blob store under the job's id, then the
@@ -53,21 +54,4 @@ struct Producer: Sendable {
         }
         return ids
     }
-}
-
-/// A small seeded generator (SplitMix64), for arrival gaps that are the same in every run.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

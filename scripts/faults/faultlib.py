@@ -6,8 +6,8 @@ import http.client
 import json
 import os
 import random
+import re
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -34,12 +34,6 @@ def check(condition, message):
         raise Failure(message)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def require_binary():
     if not os.access(STENO, os.X_OK):
         sys.exit(f"{STENO} is missing; run: swift build -c {CONFIG} --product steno")
@@ -50,8 +44,9 @@ class Server:
 
     def __init__(self, data, port=None, env=None, log_name="server.log", prefix=None, log_dir=None):
         self.data = data
-        self.port = port or free_port()
-        self.base = f"127.0.0.1:{self.port}"
+        # Port 0 unless told: the server picks a free port and logs it; `base` reads it back.
+        self.port = port or 0
+        self._base = f"127.0.0.1:{self.port}" if self.port else None
         os.makedirs(data, exist_ok=True)
         self.log_path = os.path.join(log_dir or os.path.dirname(data.rstrip("/")), log_name)
         settings = {
@@ -62,9 +57,24 @@ class Server:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
         environment.update(settings)
         self.log = open(self.log_path, "ab")
+        self.log_start = self.log.tell()  # the log may hold earlier servers' lines
         self.started = time.monotonic()
         self.process = subprocess.Popen((prefix or []) + [STENO, "serve"], env=environment,
                                         stdout=self.log, stderr=self.log)
+
+    @property
+    def base(self):
+        """`127.0.0.1:<port>` from the server's "listening on http://…" line (waits up to 90 s for it)."""
+        deadline = time.monotonic() + 90
+        while self._base is None:
+            match = re.search(r"listening on http://(\S+)", self.log_text(since_start=True))
+            if match:
+                self._base = match.group(1)
+            elif self.process.poll() is not None or time.monotonic() > deadline:
+                raise Failure(f"the server never said where it listens; log: {self.log_path}")
+            else:
+                time.sleep(0.05)
+        return self._base
 
     @property
     def pid(self):
@@ -103,9 +113,12 @@ class Server:
             raise Failure(f"the server did not exit within {timeout} s of SIGTERM")
         return self.process.returncode, time.monotonic() - started
 
-    def log_text(self):
+    def log_text(self, since_start=False):
+        """The log file; with `since_start`, only what this server wrote."""
         self.log.flush()
         with open(self.log_path, "rb") as f:
+            if since_start:
+                f.seek(self.log_start)
             return f.read().decode("utf-8", "replace")
 
 

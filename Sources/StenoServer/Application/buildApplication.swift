@@ -1,6 +1,7 @@
 import Foundation
 public import Hummingbird
 public import Logging
+import NIOCore
 import OpenAPIHummingbird
 import ServiceLifecycle
 
@@ -129,6 +130,13 @@ public func buildApplication(
         server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(configuration.idleTimeout * 1000)))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "steno"),
         services: services,
+        onServerRunning: { [logger] channel in
+            // The address actually bound (port 0 resolves here): scripts and tests that start a server on a
+            // free port read it from this line.
+            let port = channel.localAddress?.port ?? configuration.port
+            let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+            logger.notice("listening on http://\(host):\(port)")
+        },
         logger: logger)
     // Listen once the schema is there (at once with SQLite).
     app.beforeServerStarts { _ = await ready.waitUnlessShuttingDown() }

@@ -105,7 +105,8 @@ extension ServerConfiguration {
         try readAccessSettings(settings)
         try readWebhookSettings(settings, seconds: seconds, integer: integer)
 
-        guard (1...65535).contains(port) else { throw ConfigurationError(description: "port \(port) is out of range") }
+        // Port 0 asks the kernel for a free port; the server logs the one it got ("listening on http://…").
+        guard (0...65535).contains(port) else { throw ConfigurationError(description: "port \(port) is out of range") }
         guard workers >= 1 else { throw ConfigurationError(description: "workers must be at least 1") }
         if let threads, threads < 1 { throw ConfigurationError(description: "threads must be at least 1") }
         guard maxAttempts >= 1 else { throw ConfigurationError(description: "max attempts must be at least 1") }

@@ -89,22 +89,16 @@ extension PostgresJobStore: WebhookStore {
                 RETURNING 1
                 """
         }
-        return try await all(query).count == 1
+        return try await changedOne(query)
     }
 
     private static func delivery(from row: PostgresRow) throws -> WebhookDelivery {
-        let cells = row.makeRandomAccess()
-        func value<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
-            try cells[column].decode(T.self)
-        }
-        guard let state = WebhookState(rawValue: try value("state")) else {
-            throw PostgresJobStoreError.corruptRow(column: "steno_webhooks.state")
-        }
+        let value = PostgresColumns(row, table: "steno_webhooks")
         var delivery = WebhookDelivery(
             jobID: try value("job_id"),
             request: WebhookRequest(url: try value("url"), headerName: try value("header_name"), headerValue: try value("header_value")),
             nextAttemptAt: try value("next_attempt_at"))
-        delivery.state = state
+        delivery.state = try value.enumeration("state")
         delivery.attempts = try value("attempts")
         delivery.lastAttemptAt = try value("last_attempt_at")
         delivery.lastStatusCode = try value("last_status_code")

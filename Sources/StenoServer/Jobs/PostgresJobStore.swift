@@ -301,7 +301,7 @@ public final class PostgresJobStore: JobStore {
     }
 
     /// A guarded write (`… RETURNING 1`) changed its row: false when the row no longer matched its `WHERE`.
-    private func changedOne(_ query: PostgresQuery) async throws -> Bool {
+    func changedOne(_ query: PostgresQuery) async throws -> Bool {
         try await all(query).count == 1
     }
 
@@ -326,15 +326,9 @@ public final class PostgresJobStore: JobStore {
     }
 
     private static func job(from row: PostgresRow) throws -> Job {
-        let cells = row.makeRandomAccess()
-        func value<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
-            try cells[column].decode(T.self)
-        }
-        guard let state = JobState(rawValue: try value("state")) else {
-            throw PostgresJobStoreError.corruptRow(column: "state")
-        }
+        let value = PostgresColumns(row, table: "steno_jobs")
         var job = Job(
-            id: try value("id"), state: state,
+            id: try value("id"), state: try value.enumeration("state"),
             options: JobOptions(language: try value("language"), prompt: try value("prompt"),
                                 wordTimestamps: try value("word_timestamps")),
             createdAt: try value("created_at"), expiresAt: try value("expires_at"),
@@ -345,10 +339,7 @@ public final class PostgresJobStore: JobStore {
         job.retrievedAt = try value("retrieved_at")
         job.purgeAt = try value("purge_at")
         job.deletedAt = try value("deleted_at")
-        if let reason = try value("deletion_reason", as: String?.self) {
-            guard let parsed = DeletionReason(rawValue: reason) else { throw PostgresJobStoreError.corruptRow(column: "deletion_reason") }
-            job.deletionReason = parsed
-        }
+        job.deletionReason = try value.enumeration("deletion_reason", as: DeletionReason?.self)
         job.attempts = try value("attempts")
         job.runAfter = try value("run_after")
         job.leaseOwner = try value("lease_owner")

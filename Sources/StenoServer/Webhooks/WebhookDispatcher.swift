@@ -159,8 +159,12 @@ public final class WebhookDispatcher: Service {
         }
     }
 
+    /// One attempt: the host's addresses are checked now, then tried in turn (IPv4 first: the likelier route),
+    /// each connection pinned to the address checked. An address that cannot be connected to (refused,
+    /// unreachable, timed out) passes the request to the next; any other outcome, an HTTP answer above all, ends
+    /// the attempt, so a receiver never gets the payload from one attempt twice. All addresses share the
+    /// attempt's deadline.
     private func post(_ body: Data, to request: WebhookRequest) async -> Answer {
-        // The address is checked now, and the connection goes to that very address.
         let callback: CallbackURL
         let addresses: [IPAddress]
         do {
@@ -171,25 +175,6 @@ public final class WebhookDispatcher: Service {
         } catch {
             return Answer(error: "\(error)")
         }
-        var configuration = HTTPClient.Configuration(
-            certificateVerification: .fullVerification,
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: .milliseconds(Int64(min(5, settings.timeout) * 1000)),
-                           read: .milliseconds(Int64(settings.timeout * 1000))),
-            connectionPool: .seconds(1),
-            proxy: nil,
-            ignoreUncleanSSLShutdown: false,
-            decompression: .disabled,
-            backgroundActivityLogger: nil)
-        // Pin the connection to a checked address (IPv4 first: the likelier route). Keyed by the host both as
-        // checked and as the client library reads it from the URL, so no spelling escapes the override.
-        if IPAddress(callback.host) == nil, let address = addresses.first(where: \.isIPv4) ?? addresses.first {
-            configuration.dnsOverride[callback.host] = address.description
-            if let spelled = URL(string: request.url)?.host { configuration.dnsOverride[spelled] = address.description }
-        }
-        // A client per attempt: the address override is the client's, and webhooks are few.
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-
         var outgoing = HTTPClientRequest(url: request.url)
         outgoing.method = .POST
         outgoing.headers.add(name: "Content-Type", value: "application/json")
@@ -199,20 +184,67 @@ public final class WebhookDispatcher: Service {
             outgoing.headers.add(name: name, value: value)
         }
         outgoing.body = .bytes(ByteBuffer(bytes: body))
-        let answer: Answer
+
+        // A literal address in the URL is connected to as it is; a name, through each of its checked addresses.
+        let isLiteral = IPAddress(callback.host) != nil
+        let ordered = addresses.filter(\.isIPv4) + addresses.filter { !$0.isIPv4 }
+        let deadline = ContinuousClock.now + .milliseconds(Int64(settings.timeout * 1000))
+        var unreachable: [String] = []
+        for address in ordered {
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            guard remaining > .zero, !Task.isCancelled else { break }
+            let outcome = await send(outgoing, pinnedTo: isLiteral ? nil : address, callback: callback, timeout: remaining)
+            switch outcome {
+            case .success(let response):
+                let status = Int(response.status.code)
+                return Answer(
+                    status: status,
+                    error: (200..<300).contains(status) ? nil : "the receiver answered \(status)",
+                    retryAfter: response.headers.first(name: "Retry-After").flatMap(Self.retryAfter(_:)),
+                    location: response.headers.first(name: "Location"))
+            case .failure(let error):
+                guard let failure = ConnectionFailure.describe(error) else { return Answer(error: Self.describe(error)) }
+                unreachable.append(isLiteral ? failure : "\(address): \(failure)")
+            }
+        }
+        if unreachable.isEmpty { return Answer(error: "the receiver did not answer in time") }
+        return Answer(error: "could not connect to \(callback.host) (\(unreachable.joined(separator: "; ")))")
+    }
+
+    /// Sends `outgoing` over a connection to `address` (nil: to the URL's own host, a literal address); the
+    /// response head, or the error. A client per address: the address override is the client's, and webhooks
+    /// are few.
+    private func send(
+        _ outgoing: HTTPClientRequest, pinnedTo address: IPAddress?, callback: CallbackURL, timeout: Duration
+    ) async -> Result<HTTPClientResponse, any Error> {
+        let timeoutMilliseconds = max(1, Int64(timeout.seconds * 1000))
+        var configuration = HTTPClient.Configuration(
+            certificateVerification: .fullVerification,
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .milliseconds(min(5000, timeoutMilliseconds)), read: .milliseconds(timeoutMilliseconds)),
+            connectionPool: .seconds(1),
+            proxy: nil,
+            ignoreUncleanSSLShutdown: false,
+            decompression: .disabled,
+            backgroundActivityLogger: nil)
+        // A failed connect fails the request at once (the next address is tried) instead of being retried on the
+        // same address until the connect timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        // Keyed by the host both as checked and as the client library reads it from the URL, so no spelling
+        // escapes the override.
+        if let address {
+            configuration.dnsOverride[callback.host] = address.description
+            if let spelled = URL(string: outgoing.url)?.host { configuration.dnsOverride[spelled] = address.description }
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let result: Result<HTTPClientResponse, any Error>
         do {
-            let response = try await client.execute(outgoing, timeout: .milliseconds(Int64(settings.timeout * 1000)))
-            let status = Int(response.status.code)
-            answer = Answer(
-                status: status,
-                error: (200..<300).contains(status) ? nil : "the receiver answered \(status)",
-                retryAfter: response.headers.first(name: "Retry-After").flatMap(Self.retryAfter(_:)),
-                location: response.headers.first(name: "Location"))
+            result = .success(try await client.execute(outgoing, timeout: .milliseconds(timeoutMilliseconds)))
         } catch {
-            answer = Answer(error: Self.describe(error))
+            result = .failure(error)
         }
         try? await client.shutdown()
-        return answer
+        return result
     }
 
     /// Delivered on 2xx; retried on network errors, 5xx, 408 and 429 while attempts remain; failed otherwise.

@@ -131,6 +131,9 @@ public final class WorkerPool: Service {
                 } else {
                     await wake.wait(timeout: .seconds(settings.pollInterval))
                 }
+            } catch is CancellationError where isStopping || Task.isCancelled {
+                // A claim interrupted by shutdown: nothing went wrong, the loop ends.
+                break
             } catch {
                 // The store is unavailable (disk full, locked too long): back off rather than spin.
                 logger.error("worker could not claim a job", metadata: ["error": "\(error)"])
