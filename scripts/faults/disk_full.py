@@ -132,8 +132,11 @@ def run():
         results = os.listdir(os.path.join(data, "results"))
         check(not any(f.startswith(job_id) for f in results), f"a result file of the failed write exists: {results}")
         check(os.listdir(os.path.join(data, "tmp")) == [], "a partial result is left in tmp/")
+        # Whether SQLite needed the worker's space reserve to write the row (its WAL may still have had room).
+        reserve = "yes" if "space reserve released" in server.log_text()[log_before:] else "not needed"
         figures.append(("result write into a full disk", f"back to pending at once, error.code {row['error_code']}, "
-                        f"attempt {row['attempts']} counted, {time.monotonic() - filled:.1f} s after the disk filled"))
+                        f"attempt {row['attempts']} counted, {time.monotonic() - filled:.1f} s after the disk filled "
+                        f"(space reserve given back: {reserve})"))
         free(disk)
         done = wait_until(lambda: next(r for r in rows(data) if r["id"] == job_id)["state"] in TERMINAL and
                           next(r for r in rows(data) if r["id"] == job_id), 180, 0.1, "the retried job")
