@@ -86,7 +86,8 @@ struct ServeCommand: AsyncParsableCommand {
         for name in ServerConfiguration.unknownVariables(in: settings) {
             logger.warning("ignoring unknown setting \(name)")
         }
-        logger.info("loading model", metadata: ["model": "\(configuration.modelDirectory.path)"])
+        logger.info(configuration.role.runsWorkers ? "loading model" : "reading the model's languages (an API node does not load the weights)",
+                    metadata: ["model": "\(configuration.modelDirectory.path)"])
         let transcriber = try WhisperTranscriber(configuration: configuration)
         let service = try buildApplication(configuration: configuration, transcriber: transcriber, logger: logger)
         let storage = try configuration.databaseURL.map { try PostgresURL($0).description } ?? configuration.dataDirectory.path

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import StenoEngine
 import StenoServer
 import Testing
 
@@ -176,6 +177,23 @@ enum Fixtures {
             #expect(try await client.status(id).status == .cancelled)
             #expect(try await service.store.job(id: UUID(uuidString: id)!)?.resultPath == nil)
         }
+    }
+
+    /// An API node's transcriber knows the model's languages without holding its weights; were it ever asked to
+    /// transcribe, it would load them then.
+    @Test func anAPINodeReadsTheLanguagesWithoutLoadingTheWeights() throws {
+        var configuration = ServerConfiguration()
+        configuration.modelDirectory = Fixtures.model
+        configuration.role = .api
+        let transcriber = try WhisperTranscriber(configuration: configuration)
+        #expect(!transcriber.isModelLoaded)
+        #expect(transcriber.supportedLanguages == ["en"])
+        let result = try transcriber.transcribe(
+            file: Fixtures.recording("0920"), options: TranscriptionOptions(), progress: { _ in }, isCancelled: { false })
+        #expect(transcriber.isModelLoaded)
+        #expect(Fixtures.recall(result.text, reference: try Fixtures.reference("0920")) >= 0.8, "\(result.text)")
+        configuration.role = .all
+        #expect(try WhisperTranscriber(configuration: configuration).isModelLoaded)
     }
 
     static func le32(_ value: UInt32) -> Data { withUnsafeBytes(of: value.littleEndian) { Data($0) } }

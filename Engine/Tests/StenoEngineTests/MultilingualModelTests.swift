@@ -27,6 +27,8 @@ struct MultilingualModelTests {
         #expect(engine.supportedLanguages.count == 99)
         #expect(engine.supportedLanguages.first == "en")
         #expect(Set(["de", "fr", "es", "zh", "ja"]).isSubset(of: Set(engine.supportedLanguages)))
+        // The same list read without loading the weights (what an API node does).
+        #expect(try WhisperEngine.supportedLanguages(modelDirectory: try ModelVariantFixtures.multilingualBase.get()) == engine.supportedLanguages)
     }
 
     @Test func detectsEnglishInARecording() throws {

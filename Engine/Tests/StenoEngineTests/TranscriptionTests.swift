@@ -96,6 +96,10 @@ struct TranscriptionTests {
             #expect("\(error)".contains("English-only"))
         }
         #expect(try engine.supportedLanguages == ["en"])
+        #expect(try WhisperEngine.supportedLanguages(modelDirectory: ModelFixture.tinyEnglish) == ["en"])
+        #expect(throws: EngineError.self) {
+            try WhisperEngine.supportedLanguages(modelDirectory: URL(fileURLWithPath: "/nonexistent/model"))
+        }
     }
 
     @Test func cancellationStopsBetweenWindows() throws {

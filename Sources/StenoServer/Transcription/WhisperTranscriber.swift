@@ -1,38 +1,62 @@
 public import Foundation
 public import StenoEngine
+import Synchronization
 
 /// The product's engine: probes the upload with ffprobe and refuses it when its stated duration is over the
 /// server's limit (before spending anything on decoding), decodes with `AudioDecoder` (ffmpeg, sandboxed),
 /// checks the decoded duration again (containers can lie or state none), then runs `WhisperEngine`. One engine (one loaded model) is shared by every worker; each call runs on the
 /// worker's own inference thread.
+///
+/// A process that never transcribes (an API node) reads only the model's language list and never loads the
+/// weights (`loadingModel: false`); the first transcription would load them.
 public final class WhisperTranscriber: Transcriber {
-    private let engine: WhisperEngine
+    private let modelDirectory: URL
+    private let threads: Int?
+    private let loaded: Mutex<WhisperEngine?>
     /// ffmpeg/ffprobe with the server's sandbox limits.
     public let decoder: AudioDecoder
     private let maxAudioSeconds: Double
     public let supportedLanguages: Set<String>
 
-    /// Loads the model; throws `EngineError.invalidModel` when it is missing or broken.
+    /// Loads the model (with `loadingModel: false`, only its language list); throws `EngineError.invalidModel`
+    /// when it is missing or broken.
     public init(
         modelDirectory: URL, threads: Int?, maxAudioSeconds: Double, ffmpegPath: String = "ffmpeg",
         ffprobePath: String = "ffprobe", decoderTimeout: Double = 300, decoderCPUSeconds: Int? = nil,
-        decoderMemoryBytes: Int = AudioDecoder.defaultMemoryBytes
+        decoderMemoryBytes: Int = AudioDecoder.defaultMemoryBytes, loadingModel: Bool = true
     ) throws {
-        engine = try WhisperEngine(modelDirectory: modelDirectory, threads: threads)
+        self.modelDirectory = modelDirectory
+        self.threads = threads
+        let engine = loadingModel ? try WhisperEngine(modelDirectory: modelDirectory, threads: threads) : nil
+        loaded = Mutex(engine)
         decoder = AudioDecoder(
             ffmpegPath: ffmpegPath, ffprobePath: ffprobePath, timeoutSeconds: decoderTimeout,
             cpuSeconds: decoderCPUSeconds, memoryBytes: decoderMemoryBytes)
         self.maxAudioSeconds = maxAudioSeconds
-        supportedLanguages = Set(engine.supportedLanguages)
+        supportedLanguages = Set(try engine?.supportedLanguages ?? WhisperEngine.supportedLanguages(modelDirectory: modelDirectory))
     }
 
+    /// Whether the weights are in memory.
+    public var isModelLoaded: Bool { loaded.withLock { $0 != nil } }
+
     /// The engine `steno serve` runs: model, threads, duration limit and decoder sandbox from the configuration.
+    /// The weights are loaded only where workers run (an API node needs the language list alone).
     public convenience init(configuration: ServerConfiguration) throws {
         try self.init(
             modelDirectory: configuration.modelDirectory, threads: configuration.threads,
             maxAudioSeconds: configuration.maxAudioSeconds, ffmpegPath: configuration.ffmpegPath,
             decoderTimeout: configuration.decoderTimeout, decoderCPUSeconds: configuration.decoderCPUSeconds,
-            decoderMemoryBytes: Int(configuration.decoderMemoryBytes))
+            decoderMemoryBytes: Int(configuration.decoderMemoryBytes), loadingModel: configuration.role.runsWorkers)
+    }
+
+    /// The loaded engine, loading it now if this process started without it.
+    private func engine() throws -> WhisperEngine {
+        try loaded.withLock { engine in
+            if let engine { return engine }
+            let fresh = try WhisperEngine(modelDirectory: modelDirectory, threads: threads)
+            engine = fresh
+            return fresh
+        }
     }
 
     public func transcribe(
@@ -48,7 +72,7 @@ public final class WhisperTranscriber: Transcriber {
         let seconds = Double(samples.count) / Double(AudioDecoder.sampleRate)
         guard seconds <= maxAudioSeconds else { throw tooLong(seconds) }
         if isCancelled() { throw EngineError.cancelled }
-        return try engine.transcribe(samples: samples, options: options, progress: progress, isCancelled: isCancelled)
+        return try engine().transcribe(samples: samples, options: options, progress: progress, isCancelled: isCancelled)
     }
 
     private func tooLong(_ seconds: Double) -> JobFailure {
