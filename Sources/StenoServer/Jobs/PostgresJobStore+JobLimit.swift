@@ -12,15 +12,11 @@ extension PostgresJobStore {
     /// tenants' inserts do not wait.
     public func insert(_ job: Job, maxActiveJobs: Int) async throws -> Job {
         let (client, logger) = (client, logger)
+        // The deadline's classification unwraps the transaction's error: `TenantJobLimitReached` comes out as
+        // itself, a lost connection as `DatabaseUnavailable`.
         return try await withDatabaseDeadline(timeout) {
-            do {
-                return try await client.withTransaction(logger: logger) { connection in
-                    try await Self.insert(job, maxActiveJobs: maxActiveJobs, on: connection, logger: logger)
-                }
-            } catch let error as PostgresTransactionError {
-                // The error that ended the transaction (the limit, or a lost connection that the deadline's
-                // classification turns into `DatabaseUnavailable`).
-                throw error.closureError ?? error.beginError ?? error.commitError ?? error
+            try await client.withTransaction(logger: logger) { connection in
+                try await Self.insert(job, maxActiveJobs: maxActiveJobs, on: connection, logger: logger)
             }
         }
     }
