@@ -43,6 +43,10 @@ import Testing
             let waits = answers.compactMap { $0 }
             #expect(waits.count == 80)
             #expect(waits.allSatisfy { $0 > 150 && $0 <= 180 }, "\(waits.min() ?? 0)…\(waits.max() ?? 0)")
+            // The budgets cost no WAL flush (migration 7).
+            let persistence = try await clients[0].query("SELECT relpersistence::text FROM pg_class WHERE relname = 'steno_rate_limits'")
+                .collect().first?.decode(String.self)
+            #expect(persistence == "u")
             // Refused requests took nothing, on either node; Bob's budget is his own.
             #expect(try await nodes[0].acquire(tenant: "alice") != nil)
             #expect(try await nodes[1].acquire(tenant: "bob") == nil)

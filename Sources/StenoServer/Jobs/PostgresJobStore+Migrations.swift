@@ -152,6 +152,12 @@ extension PostgresJobStore {
             )
             """,
         ]),
+        // Budgets need no durability: unlogged, a request's update commits without waiting for a WAL flush
+        // (0.2 ms instead of 3 ms on a test machine). After a database crash or a failover the table is empty,
+        // which gives every tenant a full budget again.
+        Migration(version: 7, name: "unlogged rate limits", statements: [
+            "ALTER TABLE steno_rate_limits SET UNLOGGED",
+        ]),
     ]
 
     /// Any fixed number shared by every Steno node: the advisory lock that serialises migrations when several
