@@ -10,11 +10,7 @@ import Testing
         get throws { try #require(PostgresTestServer.current, "the suite's .postgresServer trait starts it") }
     }
 
-    private static let logger: Logger = {
-        var logger = Logger(label: "steno.blobs.postgres")
-        logger.logLevel = .warning
-        return logger
-    }()
+    private static let logger = PostgresTestServer.quietLogger("steno.blobs.postgres")
 
     /// Two nodes, each with its own spool directory, on one database.
     private func withNodes(_ body: (PostgresBlobStore, PostgresBlobStore, PostgresClient) async throws -> Void) async throws {

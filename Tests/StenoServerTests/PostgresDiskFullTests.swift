@@ -176,13 +176,7 @@ import Glibc
     ) async throws {
         try await server.withNamedDatabase { url, clients in
             let directory = try TemporaryDirectory()
-            var configuration = ServerConfiguration()
-            configuration.dataDirectory = directory.url
-            configuration.databaseURL = url
-            configuration.pollInterval = 0.05
-            configuration.heartbeatInterval = 0.05
-            configuration.retryBackoff = 0
-            configuration.cleanupInterval = 3600
+            var configuration = ServerConfiguration.testing(dataDirectory: directory.url, databaseURL: url)
             configuration.logLevel = .critical
             adjust(&configuration)
             let service = try buildApplication(configuration: configuration, transcriber: ScriptedTranscriber(), clock: clock)

@@ -12,17 +12,10 @@ import Testing
         get throws { try #require(PostgresTestServer.current, "the suite's .postgresServer trait starts it") }
     }
 
-    /// Migrations log at info; one per test is noise here.
-    private static let logger: Logger = {
-        var logger = Logger(label: "steno.jobs.postgres")
-        logger.logLevel = .warning
-        return logger
-    }()
+    private static let logger = PostgresTestServer.quietLogger("steno.jobs.postgres")
 
     private static func migratedStore(_ client: PostgresClient) async throws -> PostgresJobStore {
-        let store = PostgresJobStore(client: client, logger: logger)
-        try await store.migrate()
-        return store
+        try await PostgresTestServer.migratedJobStore(client, logger: logger)
     }
 
     @Test(arguments: JobStoreContract.all.map(\.0))

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import StenoServer
 import Testing
 
 #if canImport(Glibc)
@@ -279,6 +280,22 @@ final class PostgresTestServer: @unchecked Sendable {
 
 /// Starts a `PostgresTestServer` around a whole suite (`@Suite(.postgresServer)`); its tests find it in
 /// `PostgresTestServer.current`.
+extension PostgresTestServer {
+    /// A logger for the stores of a test: warnings only (migrations log at info, once per test).
+    static func quietLogger(_ label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = .warning
+        return logger
+    }
+
+    /// A job store on `client` with the schema in place.
+    static func migratedJobStore(_ client: PostgresClient, logger: Logger) async throws -> PostgresJobStore {
+        let store = PostgresJobStore(client: client, logger: logger)
+        try await store.migrate()
+        return store
+    }
+}
+
 struct PostgresServerTrait: SuiteTrait, TestScoping {
     func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void

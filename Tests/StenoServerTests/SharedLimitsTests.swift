@@ -14,16 +14,10 @@ import Testing
         get throws { try #require(PostgresTestServer.current, "the suite's .postgresServer trait starts it") }
     }
 
-    private static let logger: Logger = {
-        var logger = Logger(label: "steno.tests.limits")
-        logger.logLevel = .warning
-        return logger
-    }()
+    private static let logger = PostgresTestServer.quietLogger("steno.tests.limits")
 
     private static func migrate(_ client: PostgresClient) async throws -> PostgresJobStore {
-        let store = PostgresJobStore(client: client, logger: logger)
-        try await store.migrate()
-        return store
+        try await PostgresTestServer.migratedJobStore(client, logger: logger)
     }
 
     /// 20 per hour, 100 requests at once over two nodes (two pools): exactly 20 go ahead, the others are told to
@@ -54,7 +48,8 @@ import Testing
     }
 
     /// 2 per 2 s (one every second): a burst of two, then the third waits about a second; after that wait one
-    /// more goes ahead (on the other node) and the next is refused again.
+    /// more goes ahead (on the other node), and of the next three at most one does: however long the sleep
+    /// overshot on a loaded machine, the shared budget never holds more than two.
     @Test func sharedBudgetRefillsEvenly() async throws {
         try await server.withDatabase(nodes: 2) { clients in
             _ = try await Self.migrate(clients[0])
@@ -66,7 +61,10 @@ import Testing
             #expect(wait > 0.5 && wait <= 1)
             try await Task.sleep(for: .seconds(wait + 0.1))
             #expect(try await nodes[1].acquire(tenant: "alice") == nil)
-            #expect(try await nodes[0].acquire(tenant: "alice") != nil)
+            var next: [TimeInterval?] = []
+            for node in [0, 1, 0] { next.append(try await nodes[node].acquire(tenant: "alice")) }
+            #expect(next.filter { $0 == nil }.count <= 1, "\(next)")
+            #expect(next.compactMap { $0 }.allSatisfy { $0 > 0 && $0 <= 1 }, "\(next)")
         }
     }
 
@@ -105,11 +103,7 @@ import Testing
         try await server.withNamedDatabase { url, _ in
             let directories = [try TemporaryDirectory(), try TemporaryDirectory()]
             let services = try directories.map { directory in
-                var configuration = ServerConfiguration()
-                configuration.dataDirectory = directory.url
-                configuration.databaseURL = url
-                configuration.pollInterval = 0.05
-                configuration.heartbeatInterval = 0.05
+                var configuration = ServerConfiguration.testing(dataDirectory: directory.url, databaseURL: url)
                 configuration.shutdownGrace = 0.2
                 configuration.logLevel = .critical
                 TenancyTests.withKeys(&configuration)

@@ -126,6 +126,22 @@ enum TestJSON {
 }
 
 /// A server built the way `steno serve` builds it, on a temporary data directory.
+extension ServerConfiguration {
+    /// The settings of in-process test servers: quick polls and heartbeats, retries at once, no periodic
+    /// cleanup (tests run the cleaner themselves), warnings only in the log.
+    static func testing(dataDirectory: URL, databaseURL: String? = nil) -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = dataDirectory
+        configuration.databaseURL = databaseURL
+        configuration.pollInterval = 0.05
+        configuration.heartbeatInterval = 0.05
+        configuration.retryBackoff = 0
+        configuration.cleanupInterval = 3600
+        configuration.logLevel = .warning
+        return configuration
+    }
+}
+
 struct TestServer {
     let directory: TemporaryDirectory
     let service: StenoService
@@ -137,13 +153,7 @@ struct TestServer {
         _ adjust: (inout ServerConfiguration) -> Void = { _ in }
     ) throws {
         directory = try TemporaryDirectory()
-        var configuration = ServerConfiguration()
-        configuration.dataDirectory = directory.url
-        configuration.pollInterval = 0.05
-        configuration.heartbeatInterval = 0.05
-        configuration.retryBackoff = 0
-        configuration.cleanupInterval = 3600
-        configuration.logLevel = .warning
+        var configuration = ServerConfiguration.testing(dataDirectory: directory.url)
         adjust(&configuration)
         transcriber = ScriptedTranscriber()
         self.clock = clock

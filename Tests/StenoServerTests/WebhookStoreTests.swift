@@ -71,10 +71,7 @@ import Testing
         let server = try #require(PostgresTestServer.current)
         try await server.withNamedDatabase { url, _ in
             let directory = try TemporaryDirectory()
-            var configuration = ServerConfiguration()
-            configuration.dataDirectory = directory.url
-            configuration.databaseURL = url
-            configuration.pollInterval = 0.05
+            var configuration = ServerConfiguration.testing(dataDirectory: directory.url, databaseURL: url)
             configuration.webhookPollInterval = 0.02
             configuration.webhookAllow = ["127.0.0.1"]
             configuration.logLevel = .critical
