@@ -60,11 +60,7 @@ struct UploadController: Sendable {
         defer { if reserved { jobLimiter?.release(tenant: tenant) } }
         if let jobLimiter {
             reserved = try await jobLimiter.reserve(tenant: tenant, store: store)
-            guard reserved else {
-                throw APIError(.tooManyRequests, code: "too_many_jobs",
-                               message: "this API key has \(jobLimiter.maxJobs) jobs pending or processing, its limit; retry once one finishes",
-                               headers: [.retryAfter: "10"])
-            }
+            guard reserved else { throw jobLimiter.refusal() }
         }
 
         let temporary = blobs.temporaryFile()
@@ -98,9 +94,15 @@ struct UploadController: Sendable {
         record.tenant = tenant
         let job: Job
         do {
-            job = try await store.insert(record)
+            if let jobLimiter {
+                // The store keeps the bound across nodes: the reservation above only sees this node's uploads.
+                job = try await store.insert(record, maxActiveJobs: jobLimiter.maxJobs)
+            } else {
+                job = try await store.insert(record)
+            }
         } catch {
             await blobs.remove(audioPath)
+            if error is TenantJobLimitReached, let jobLimiter { throw jobLimiter.refusal() }
             throw error
         }
         if job.id != id {

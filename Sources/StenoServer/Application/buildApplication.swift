@@ -96,7 +96,7 @@ public func buildApplication(
     let router = Router()
     router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
     router.middlewares.add(JSONErrorMiddleware(logger: logger))
-    router.middlewares.add(AuthMiddleware(keys: configuration.apiKeys, rateLimiter: configuration.rateLimit.map(RateLimiter.init)))
+    router.middlewares.add(AuthMiddleware(keys: configuration.apiKeys, rateLimiter: rateLimiter(configuration, database, logger)))
     if configuration.role.servesAPI {
         UploadController(
             store: store, blobs: blobs, clock: clock, metrics: metrics, wake: workers.wake,
@@ -143,6 +143,16 @@ public func buildApplication(
     return StenoService(
         app: app, store: store, blobs: blobs, workers: workers, cleaner: cleaner, metrics: metrics, nodeID: nodeID,
         database: database, webhooks: webhooks)
+}
+
+/// The request budgets: in the database when nodes share one (a tenant's rate holds across all of them), else
+/// in this process.
+private func rateLimiter(_ configuration: ServerConfiguration, _ database: PostgresDatabase?, _ logger: Logger) -> (any RateLimiter)? {
+    guard let limit = configuration.rateLimit else { return nil }
+    guard let database else { return InMemoryRateLimiter(limit: limit) }
+    return PostgresRateLimiter(
+        limit: limit, client: database.client,
+        timeout: .milliseconds(Int64(configuration.databaseTimeout * 1000)), logger: logger)
 }
 
 /// Says at start who can use the server: the number of keys (never the keys), or that it runs open.

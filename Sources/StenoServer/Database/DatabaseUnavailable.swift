@@ -32,11 +32,18 @@ package func withDatabaseDeadline<Value: Sendable>(
 /// `DatabaseUnavailable` for failures of the connection or the server as a whole; the error itself otherwise.
 package func classifyDatabaseError(_ error: any Error) -> any Error {
     if error is DatabaseUnavailable || error is CancellationError { return error }
+    // A transaction's wrapper: what failed inside it decides (a lost connection, a full disk, a constraint).
+    if let transaction = error as? PostgresTransactionError,
+       let cause = transaction.beginError ?? transaction.closureError ?? transaction.commitError {
+        return classifyDatabaseError(cause)
+    }
     if let error = error as? PSQLError {
         if error.code == .server {
-            // Connection exceptions (08), operator intervention such as a shutdown (57P), too many connections (53300).
+            // Connection exceptions (08), operator intervention such as a shutdown (57P), a server short of
+            // resources: too many connections (53300), out of memory (53200), or unspecified (53000). A full
+            // disk (53100) stays the statement's error, which `OutOfSpace` recognises.
             let state = error.serverInfo?[.sqlState] ?? ""
-            guard state.hasPrefix("08") || state.hasPrefix("57P") || state == "53300" else { return error }
+            guard state.hasPrefix("08") || state.hasPrefix("57P") || ["53000", "53200", "53300"].contains(state) else { return error }
             return DatabaseUnavailable(description: "the database refused the statement (SQLSTATE \(state))")
         }
         if error.code == .queryCancelled { return error }

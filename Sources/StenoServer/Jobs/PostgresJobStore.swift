@@ -29,25 +29,29 @@ public final class PostgresJobStore: JobStore {
         // nothing, and the job holding the key is read in a new statement (which sees that commit). Should that
         // job be deleted in between, the key is free again and the insert is retried.
         for _ in 0..<3 {
-            if let row = try await one(Self.insertingWebhook(of: job,
-                """
-                INSERT INTO steno_jobs (id, state, language, prompt, word_timestamps, created_at, expires_at, run_after,
-                                        attempts, max_attempts, progress, audio_path, audio_bytes, idempotency_key,
-                                        tenant)
-                VALUES (\(job.id), \(job.state.rawValue), \(job.options.language), \(job.options.prompt),
-                        \(job.options.wordTimestamps), \(job.createdAt), \(job.expiresAt), \(job.runAfter),
-                        0, \(job.maxAttempts), 0, \(job.audioPath), \(job.audioBytes), \(job.idempotencyKey),
-                        \(job.tenant))
-                ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                RETURNING *
-                """))
-            {
+            if let row = try await one(Self.insertStatement(job)) {
                 return try Self.job(from: row)
             }
             guard let key = job.idempotencyKey else { break }
             if let existing = try await self.job(idempotencyKey: key, tenant: job.tenant) { return existing }
         }
         throw PostgresJobStoreError.insertFailed(id: job.id)
+    }
+
+    /// The job's row (and its webhook's), or no row when its tenant's idempotency key is taken.
+    static func insertStatement(_ job: Job) -> PostgresQuery {
+        insertingWebhook(of: job,
+            """
+            INSERT INTO steno_jobs (id, state, language, prompt, word_timestamps, created_at, expires_at, run_after,
+                                    attempts, max_attempts, progress, audio_path, audio_bytes, idempotency_key,
+                                    tenant)
+            VALUES (\(job.id), \(job.state.rawValue), \(job.options.language), \(job.options.prompt),
+                    \(job.options.wordTimestamps), \(job.createdAt), \(job.expiresAt), \(job.runAfter),
+                    0, \(job.maxAttempts), 0, \(job.audioPath), \(job.audioBytes), \(job.idempotencyKey),
+                    \(job.tenant))
+            ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING *
+            """)
     }
 
     public func job(idempotencyKey: String, tenant: String) async throws -> Job? {
@@ -325,7 +329,7 @@ public final class PostgresJobStore: JobStore {
         return [audio, result].compactMap { $0 }
     }
 
-    private static func job(from row: PostgresRow) throws -> Job {
+    static func job(from row: PostgresRow) throws -> Job {
         let value = PostgresColumns(row, table: "steno_jobs")
         var job = Job(
             id: try value("id"), state: try value.enumeration("state"),

@@ -23,28 +23,31 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func insert(_ job: Job) async throws -> Job {
-        try await pool.write { db in
-            try db.execute(
-                sql: """
-                INSERT INTO job (id, state, language, prompt, word_timestamps, created_at, expires_at, run_after,
-                                 attempts, max_attempts, progress, audio_path, audio_bytes, idempotency_key, tenant)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?)
-                ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                """,
-                arguments: [
-                    job.id.uuidString.lowercased(), job.state.rawValue, job.options.language, job.options.prompt,
-                    job.options.wordTimestamps, job.createdAt.timeIntervalSince1970,
-                    job.expiresAt.timeIntervalSince1970, job.runAfter.timeIntervalSince1970, job.maxAttempts,
-                    job.audioPath, job.audioBytes, job.idempotencyKey, job.tenant,
-                ])
-            if db.changesCount == 1, let webhook = job.webhook { try Self.insertWebhook(db, jobID: job.id, webhook, at: job.createdAt) }
-            if db.changesCount == 0, let key = job.idempotencyKey,
-               let existing = try Row.fetchOne(
-                   db, sql: "SELECT * FROM job WHERE tenant = ? AND idempotency_key = ?", arguments: [job.tenant, key]) {
-                return try Self.job(from: existing)
-            }
-            return try Self.fetch(db, id: job.id)!
+        try await pool.write { db in try Self.insert(job, db) }
+    }
+
+    /// `insert`'s writes, in the caller's transaction.
+    static func insert(_ job: Job, _ db: Database) throws -> Job {
+        try db.execute(
+            sql: """
+            INSERT INTO job (id, state, language, prompt, word_timestamps, created_at, expires_at, run_after,
+                             attempts, max_attempts, progress, audio_path, audio_bytes, idempotency_key, tenant)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?)
+            ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            """,
+            arguments: [
+                job.id.uuidString.lowercased(), job.state.rawValue, job.options.language, job.options.prompt,
+                job.options.wordTimestamps, job.createdAt.timeIntervalSince1970,
+                job.expiresAt.timeIntervalSince1970, job.runAfter.timeIntervalSince1970, job.maxAttempts,
+                job.audioPath, job.audioBytes, job.idempotencyKey, job.tenant,
+            ])
+        if db.changesCount == 1, let webhook = job.webhook { try Self.insertWebhook(db, jobID: job.id, webhook, at: job.createdAt) }
+        if db.changesCount == 0, let key = job.idempotencyKey,
+           let existing = try Row.fetchOne(
+               db, sql: "SELECT * FROM job WHERE tenant = ? AND idempotency_key = ?", arguments: [job.tenant, key]) {
+            return try Self.job(from: existing)
         }
+        return try Self.fetch(db, id: job.id)!
     }
 
     public func job(id: UUID) async throws -> Job? {
@@ -319,7 +322,7 @@ public final class SQLiteJobStore: JobStore {
         (row[column] as Double?).map(Date.init(timeIntervalSince1970:))
     }
 
-    private static func job(from row: Row) throws -> Job {
+    static func job(from row: Row) throws -> Job {
         guard let id = UUID(uuidString: row["id"]), let state = JobState(rawValue: row["state"]) else {
             throw DatabaseError(message: "corrupt job row \(String(describing: row["id"] as String?))")
         }

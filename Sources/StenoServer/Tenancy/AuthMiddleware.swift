@@ -9,7 +9,8 @@ import Hummingbird
 /// The key is only hashed and compared here: it is never stored, logged, or quoted in an answer.
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let keys: APIKeyRing
-    let rateLimiter: RateLimiter?
+    /// The tenants' request budgets: this process's, or the database's when nodes share one.
+    let rateLimiter: (any RateLimiter)?
 
     /// Paths anyone may ask: probes and the documentation of the API.
     static var openPaths: Set<String> { ["/healthz", "/readyz", "/docs", "/openapi.yaml"] }
@@ -31,7 +32,9 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             tenant = owner
         }
-        if let rateLimiter, let wait = rateLimiter.acquire(tenant: tenant) {
+        // A shared budget that cannot be reached fails the request with `DatabaseUnavailable` (503, as every
+        // route that needs the database would answer): letting requests through unchecked would lift the limit.
+        if let rateLimiter, let wait = try await rateLimiter.acquire(tenant: tenant) {
             throw APIError(.tooManyRequests, code: "rate_limited",
                            message: "more than \(rateLimiter.limit) requests; retry after the Retry-After seconds",
                            headers: [.retryAfter: String(max(1, Int(wait.rounded(.up))))])

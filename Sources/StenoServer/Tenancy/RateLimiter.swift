@@ -28,21 +28,34 @@ public struct RateLimit: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Where the tenants' request budgets live: in the process (`InMemoryRateLimiter`, one node) or in the database
+/// that several nodes share (`PostgresRateLimiter`, so N API nodes give a tenant its rate once, not N times).
+package protocol RateLimiter: Sendable {
+    var limit: RateLimit { get }
+    /// nil when the request may go ahead (and is counted); otherwise the seconds until it may. Throws
+    /// `DatabaseUnavailable` when a shared budget cannot be reached (the API answers 503).
+    func acquire(tenant: String) async throws -> TimeInterval?
+}
+
 /// One token bucket per tenant, on the monotonic clock: a request takes a token or is refused with the time until
 /// the next token. Buckets of tenants that went quiet are full again, and dropped when the map grows.
-final class RateLimiter: Sendable {
+package final class InMemoryRateLimiter: RateLimiter {
     private struct Bucket {
         var tokens: Double
         var updated: ContinuousClock.Instant
     }
 
-    let limit: RateLimit
+    package let limit: RateLimit
     private let buckets = Locked<[String: Bucket]>([:])
 
-    init(limit: RateLimit) { self.limit = limit }
+    package init(limit: RateLimit) { self.limit = limit }
+
+    package func acquire(tenant: String) async -> TimeInterval? {
+        acquire(tenant: tenant, now: .now)
+    }
 
     /// nil when the request may go ahead; otherwise the seconds to wait for a token.
-    func acquire(tenant: String, now: ContinuousClock.Instant = .now) -> TimeInterval? {
+    package func acquire(tenant: String, now: ContinuousClock.Instant) -> TimeInterval? {
         let capacity = Double(limit.requests)
         let perSecond = capacity / limit.period
         return buckets.withLock { buckets in

@@ -2,8 +2,10 @@ import Foundation
 
 /// The per-tenant bound on concurrent jobs (pending and processing). An upload reserves a place before its
 /// body is read and gives it back once its job is recorded (or the upload failed): the count in the store plus
-/// the reservations never passes the bound on one node, however many uploads race. Nodes sharing a PostgreSQL
-/// database each check the shared count, so together they can pass it by their uploads in flight.
+/// the reservations never passes the bound on one node, however many uploads race, and an upload over it is
+/// refused before its body is read. This is the early check; the bound itself is kept by the store, which counts
+/// and inserts in one step (`JobStore.insert(_:maxActiveJobs:)`), so nodes sharing a PostgreSQL database cannot
+/// pass it together with their uploads in flight.
 final class TenantJobLimiter: Sendable {
     let maxJobs: Int
     private let reserved = Locked<[String: Int]>([:])
@@ -33,10 +35,30 @@ final class TenantJobLimiter: Sendable {
         return true
     }
 
+    /// The `429` for a tenant at its bound, from this check or from the store's.
+    func refusal() -> APIError {
+        APIError(.tooManyRequests, code: "too_many_jobs",
+                 message: "this API key has \(maxJobs) jobs pending or processing, its limit; retry once one finishes",
+                 headers: [.retryAfter: "10"])
+    }
+
     func release(tenant: String) {
         reserved.withLock { reserved in
             reserved[tenant, default: 1] -= 1
             if reserved[tenant] == 0 { reserved[tenant] = nil }
         }
     }
+}
+
+/// The tenant already has its limit of pending and processing jobs: the store wrote nothing.
+public struct TenantJobLimitReached: Error, CustomStringConvertible {
+    public var tenant: String
+    public var limit: Int
+
+    public init(tenant: String, limit: Int) {
+        self.tenant = tenant
+        self.limit = limit
+    }
+
+    public var description: String { "the tenant has \(limit) jobs pending or processing, its limit" }
 }

@@ -21,6 +21,9 @@ public final class WorkerPool: Service {
         var resumeInterruptedAtStart: Bool
         /// SQLite: the data directory's instance lock, which tells whether another server is running on it.
         var instanceLockPath: URL?
+        /// SQLite: space held back on the data directory's disk so that a job can be handed back when the disk
+        /// is full (the database shares that disk). Nil with PostgreSQL, whose disk is elsewhere.
+        var spaceReserve: SpaceReserve?
 
         init(_ configuration: ServerConfiguration) {
             workers = max(1, configuration.workers)
@@ -31,6 +34,8 @@ public final class WorkerPool: Service {
             shutdownGrace = configuration.shutdownGrace
             resumeInterruptedAtStart = configuration.databaseURL == nil
             instanceLockPath = configuration.databaseURL == nil ? configuration.dataDirectory.appendingPathComponent("steno.lock") : nil
+            spaceReserve = configuration.databaseURL == nil
+                ? SpaceReserve(path: configuration.dataDirectory.appendingPathComponent("space-reserve")) : nil
         }
     }
 
@@ -85,6 +90,10 @@ public final class WorkerPool: Service {
             }
             lock?.share()
         }
+        if let reserve = settings.spaceReserve, !reserve.replenish() {
+            logger.warning("no room for the space reserve: a job whose result finds the disk full waits for its lease",
+                           metadata: ["bytes": "\(reserve.bytes)"])
+        }
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 for index in 0..<settings.workers {
@@ -113,6 +122,8 @@ public final class WorkerPool: Service {
     private func workLoop(worker: String) async {
         // A cancelled task (not a graceful stop) ends the loop too: its waits return at once, so it would spin.
         while !isStopping && !Task.isCancelled {
+            // Taken again once a full disk has room (a no-op while it is held).
+            settings.spaceReserve?.replenish()
             do {
                 if let lease = try await store.claim(owner: worker, leaseDuration: settings.leaseDuration, now: clock.now()) {
                     if lease.job.attempts > 1 { metrics.reclaimed() }
@@ -222,7 +233,11 @@ public final class WorkerPool: Service {
                 }
             } catch {
                 await blobs.remove(name)
-                throw error
+                // The database's disk is full (SQLite beside the results, or PostgreSQL's own): retried like a
+                // result that could not be stored.
+                guard OutOfSpace.matches(error) else { throw error }
+                try await retryOrFail(lease, error: error, code: "storage_full", finalCode: "storage_full", log: log)
+                return
             }
             if completed {
                 metrics.transcribed(processingSeconds: seconds, audioSeconds: result.duration)
@@ -273,7 +288,7 @@ public final class WorkerPool: Service {
         let job = lease.job
         if job.attempts >= job.maxAttempts {
             let failure = JobFailure(code: finalCode, message: "failed \(job.attempts) times; last error: \(error)")
-            if try await persistently(log, { try await self.store.fail(lease, failure: failure, now: self.clock.now()) }) {
+            if try await handingBack(log, { try await self.store.fail(lease, failure: failure, now: self.clock.now()) }) {
                 metrics.finished(.failed)
                 finished.signal()
                 log.error("transcription failed for good", metadata: ["code": "\(finalCode)", "error": "\(error)"])
@@ -284,7 +299,7 @@ public final class WorkerPool: Service {
             let delay = backoff(attempt: job.attempts)
             let failure = JobFailure(code: code, message: "\(error)")
             let runAfter = clock.now().addingTimeInterval(delay)
-            if try await persistently(log, { try await self.store.release(lease, runAfter: runAfter, failure: failure, countAttempt: true) }) {
+            if try await handingBack(log, { try await self.store.release(lease, runAfter: runAfter, failure: failure, countAttempt: true) }) {
                 metrics.retried()
                 log.warning("transcription failed; retrying", metadata: ["code": "\(code)", "error": "\(error)", "delay": "\(delay)"])
             } else {
@@ -306,6 +321,19 @@ public final class WorkerPool: Service {
                 try await Task.sleep(for: .seconds(delay))
                 delay = min(delay * 2, 5)
             }
+        }
+    }
+
+    /// A write that hands a job back (to the queue, or failed for good) while the disk may be full: when it finds
+    /// no space, the space reserve is given back to the filesystem and the write runs once more, so the job is
+    /// retried now rather than when its lease runs out.
+    private func handingBack<Value: Sendable>(_ log: Logger, _ write: @Sendable () async throws -> Value) async throws -> Value {
+        do {
+            return try await persistently(log, write)
+        } catch where OutOfSpace.matches(error) {
+            guard let reserve = settings.spaceReserve, reserve.release() else { throw error }
+            log.warning("disk full: space reserve released to hand the job back", metadata: ["bytes": "\(reserve.bytes)"])
+            return try await persistently(log, write)
         }
     }
 
