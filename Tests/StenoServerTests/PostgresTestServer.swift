@@ -19,8 +19,21 @@ import Glibc
 final class PostgresTestServer: @unchecked Sendable {
     @TaskLocal static var current: PostgresTestServer?
 
+    /// What a suite needs beyond the default server (TLS, for one). The default changes nothing.
+    struct Options: Sendable {
+        /// Files put in the server's directory before it starts, owned by the server's user and readable by it
+        /// only (PostgreSQL demands that of a TLS key); settings name them `{root}/name`.
+        var files: [String: Data] = [:]
+        /// Extra server settings, `name=value` (each passed as `-c`); `{root}` stands for the server's directory.
+        var settings: [String] = []
+        /// Replaces pg_hba.conf. A `local all all trust` line comes first: the admin connection then uses the
+        /// unix socket, so it keeps working whatever the TCP rules demand.
+        var hostBasedAuthentication: String?
+    }
+
     let port: Int
     private let root: URL
+    private let options: Options
     private let launcher: Process
     private let launcherErrors: Pipe
     /// Creates and drops the per-test databases; replaced after a restart (`lock` guards it).
@@ -29,9 +42,10 @@ final class PostgresTestServer: @unchecked Sendable {
     private var admin: PostgresConnection { lock.withLock { adminConnection } }
     private static let logger = Logger(label: "steno.tests.postgres")
 
-    private init(port: Int, root: URL, launcher: Process, launcherErrors: Pipe, admin: PostgresConnection) {
+    private init(port: Int, root: URL, options: Options, launcher: Process, launcherErrors: Pipe, admin: PostgresConnection) {
         self.port = port
         self.root = root
+        self.options = options
         self.launcher = launcher
         self.launcherErrors = launcherErrors
         self.adminConnection = admin
@@ -96,9 +110,7 @@ final class PostgresTestServer: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(60)
         while true {
             if let connection = try? await PostgresConnection.connect(
-                configuration: PostgresConnection.Configuration(
-                    host: "127.0.0.1", port: port, username: "steno", password: nil, database: "postgres", tls: .disable),
-                id: 0, logger: Self.logger)
+                configuration: Self.adminConfiguration(root: root, port: port, options: options), id: 0, logger: Self.logger)
             {
                 let old = lock.withLock { () -> PostgresConnection in
                     defer { adminConnection = connection }
@@ -116,12 +128,12 @@ final class PostgresTestServer: @unchecked Sendable {
 
     /// Starts a server (a few attempts, in case another process takes the free port first) and waits until it
     /// accepts connections.
-    static func start() async throws -> PostgresTestServer {
+    static func start(options: Options = Options()) async throws -> PostgresTestServer {
         let binaries = try serverBinaries()
         var failures: [String] = []
         for _ in 0..<3 {
             do {
-                return try await launch(binaries: binaries)
+                return try await launch(binaries: binaries, options: options)
             } catch let error as LaunchFailure {
                 failures.append(error.description)
             }
@@ -146,14 +158,22 @@ final class PostgresTestServer: @unchecked Sendable {
         }
     }
 
-    private static func launch(binaries: URL) async throws -> PostgresTestServer {
+    private static func launch(binaries: URL, options: Options) async throws -> PostgresTestServer {
         let port = try freeLoopbackPort()
         let root = URL(fileURLWithPath: "/tmp/steno-pg-\(UUID().uuidString.prefix(8).lowercased())")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: false)
 
+        var files = options.files
+        var settings = options.settings
+        if let rules = options.hostBasedAuthentication {
+            files["pg_hba.conf"] = Data("local all all trust\n\(rules)\n".utf8)
+            settings.append("hba_file={root}/pg_hba.conf")
+        }
         let launcher = Process()
         let arguments = ["/bin/sh", "-c", launchScript, "sh", binaries.path, root.path, String(port),
                          String(ProcessInfo.processInfo.processIdentifier)]
+            + settings.flatMap { ["-c", $0.replacingOccurrences(of: "{root}", with: root.path)] }
+        var serverUser: (uid: uid_t, gid: gid_t)?
         if getuid() == 0 {
             // initdb and postgres refuse root: hand the directory to the `postgres` user and run as it.
             guard let user = getpwnam("postgres") else {
@@ -162,6 +182,7 @@ final class PostgresTestServer: @unchecked Sendable {
             guard chown(root.path, user.pointee.pw_uid, user.pointee.pw_gid) == 0 else {
                 throw LaunchFailure(description: "cannot give \(root.path) to the postgres user (errno \(errno))")
             }
+            serverUser = (user.pointee.pw_uid, user.pointee.pw_gid)
             guard let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
                 .first(where: FileManager.default.isExecutableFile(atPath:)) else {
                 throw LaunchFailure(description: "running as root and runuser is missing")
@@ -171,6 +192,13 @@ final class PostgresTestServer: @unchecked Sendable {
         } else {
             launcher.executableURL = URL(fileURLWithPath: arguments[0])
             launcher.arguments = Array(arguments.dropFirst())
+        }
+        for (name, contents) in files {
+            let path = root.appendingPathComponent(name).path
+            guard FileManager.default.createFile(atPath: path, contents: contents, attributes: [.posixPermissions: 0o600]),
+                  serverUser.map({ chown(path, $0.uid, $0.gid) == 0 }) ?? true else {
+                throw LaunchFailure(description: "cannot write \(path) for the server")
+            }
         }
         let errors = Pipe()
         launcher.standardInput = FileHandle.nullDevice
@@ -188,11 +216,10 @@ final class PostgresTestServer: @unchecked Sendable {
                 throw LaunchFailure(description: "PostgreSQL did not start (port \(port)): \(output)")
             }
             if let admin = try? await PostgresConnection.connect(
-                configuration: PostgresConnection.Configuration(
-                    host: "127.0.0.1", port: port, username: "steno", password: nil, database: "postgres", tls: .disable),
-                id: 0, logger: logger)
+                configuration: adminConfiguration(root: root, port: port, options: options), id: 0, logger: logger)
             {
-                return PostgresTestServer(port: port, root: root, launcher: launcher, launcherErrors: errors, admin: admin)
+                return PostgresTestServer(
+                    port: port, root: root, options: options, launcher: launcher, launcherErrors: errors, admin: admin)
             }
             if ContinuousClock.now > deadline {
                 _ = FileManager.default.createFile(atPath: root.appendingPathComponent("stop").path, contents: nil)
@@ -202,10 +229,24 @@ final class PostgresTestServer: @unchecked Sendable {
         }
     }
 
-    /// `sh -c` script; arguments: server binaries, directory, port, pid of the test process. The server runs with
-    /// durability off (fsync, full-page writes): its data is thrown away anyway.
+    /// The admin connection: over TCP without TLS, or over the unix socket when the suite sets its own
+    /// pg_hba.conf (which may refuse plain TCP).
+    private static func adminConfiguration(root: URL, port: Int, options: Options) -> PostgresConnection.Configuration {
+        if options.hostBasedAuthentication != nil {
+            return PostgresConnection.Configuration(
+                unixSocketPath: root.appendingPathComponent("socket/.s.PGSQL.\(port)").path,
+                username: "steno", password: nil, database: "postgres")
+        }
+        return PostgresConnection.Configuration(
+            host: "127.0.0.1", port: port, username: "steno", password: nil, database: "postgres", tls: .disable)
+    }
+
+    /// `sh -c` script; arguments: server binaries, directory, port, pid of the test process, then extra arguments
+    /// for `postgres` (`-c name=value` settings). The server runs with durability off (fsync, full-page writes):
+    /// its data is thrown away anyway.
     private static let launchScript = #"""
         bin=$1 root=$2 port=$3 owner=$4
+        shift 4
         if ! "$bin/initdb" --pgdata="$root/data" --username=steno --auth=trust --encoding=UTF8 --locale=C \
                 --no-sync --no-instructions >"$root/initdb.log" 2>&1; then
             echo "initdb failed:" >&2; tail -n 40 "$root/initdb.log" >&2; rm -rf "$root"; exit 1
@@ -213,11 +254,11 @@ final class PostgresTestServer: @unchecked Sendable {
         mkdir "$root/socket"
         start() {
             "$bin/postgres" -D "$root/data" -k "$root/socket" -h 127.0.0.1 -p "$port" \
-                -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 \
+                -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 "$@" \
                 >>"$root/postgres.log" 2>&1 &
             pid=$!
         }
-        start
+        start "$@"
         # Until the tests ask for a stop, or their process is gone, or the server died by itself. A `down` file
         # stops the server for a restart test (`is-down` says it is down); removing it starts the server again.
         status=0
@@ -225,7 +266,7 @@ final class PostgresTestServer: @unchecked Sendable {
             if [ -e "$root/down" ]; then
                 if [ -n "$pid" ]; then kill -INT "$pid"; wait "$pid"; pid=""; : >"$root/is-down"; fi
             elif [ -z "$pid" ]; then
-                rm -f "$root/is-down"; start
+                rm -f "$root/is-down"; start "$@"
             elif ! kill -0 "$pid" 2>/dev/null; then
                 break
             fi

@@ -65,7 +65,7 @@ public final class JobNotificationListener: Service {
                 try? await connection.close()
             } catch {
                 if Task.isCancelled { break }
-                logger.warning("job notifications interrupted; reconnecting", metadata: ["error": "\(error)", "retry_in": "\(delay)s"])
+                logger.warning("job notifications interrupted; reconnecting", metadata: ["error": "\(String(reflecting: error))", "retry_in": "\(delay)s"])
             }
             try? await Task.sleep(for: .seconds(delay))
             delay = min(delay * 2, 5)

@@ -38,6 +38,7 @@ public final class PostgresDatabase: Service {
         var delay = 0.5
         while !Task.isCancelled {
             do {
+                try await probeConnection()
                 try await store.migrate()
                 logger.info("database ready", metadata: ["database": "\(url)"])
                 ready.open()
@@ -48,5 +49,13 @@ public final class PostgresDatabase: Service {
                 delay = min(delay * 2, 5)
             }
         }
+    }
+
+    /// Opens and closes one connection of its own. The pool retries a failing connection quietly and at last
+    /// reports only that it gave up; this one fails at once with the reason (a refused certificate, a
+    /// pg_hba.conf rule, a wrong password, an unknown host), for the log line above.
+    private func probeConnection() async throws {
+        let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 0, logger: logger)
+        try? await connection.close()
     }
 }
