@@ -38,6 +38,12 @@ import Testing
         try await LimitedInserts.check(stores: [store])
     }
 
+    @Test func sqliteInsertKeepsTheQueueBound() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteJobStore(path: directory.url.appendingPathComponent("steno.sqlite"))
+        try await LimitedInserts.checkQueueBound(stores: [store])
+    }
+
     static func allowedCount(_ limiter: any RateLimiter, tenant: String, requests: Int) async -> Int {
         await withTaskGroup(of: Bool.self) { group in
             for _ in 0..<requests {
@@ -103,5 +109,34 @@ enum LimitedInserts {
             try await stores[0].insert(job(tenant: "alice"), maxActiveJobs: limit)
         }
         #expect(try await stores[0].activeJobs(tenant: "alice") == limit)
+    }
+
+    /// A queue bound of 5: 40 inserts at once from different tenants, spread over the stores, create 5 and refuse
+    /// 35 with `QueueFull`; a retried submit still finds its job; a claimed job (no longer pending) frees a place.
+    static func checkQueueBound(stores: [any JobStore]) async throws {
+        let limits = InsertLimits(maxPendingJobs: 5)
+        let keyed = try await stores[0].insert(job(tenant: "tenant-keyed", key: "retry-me"), limits: limits)
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<40 {
+                group.addTask {
+                    do {
+                        _ = try await stores[index % stores.count].insert(job(tenant: "tenant-\(index)"), limits: limits)
+                        return true
+                    } catch is QueueFull {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 4)
+        for store in stores { #expect(try await store.count(state: .pending) == 5) }
+        #expect(try await stores[stores.count - 1].insert(job(tenant: "tenant-keyed", key: "retry-me"), limits: limits).id == keyed.id)
+        await #expect(throws: QueueFull.self) { try await stores[0].insert(job(tenant: "another"), limits: limits) }
+
+        _ = try #require(try await stores[0].claim(owner: "worker", leaseDuration: 60, now: t0.addingTimeInterval(1)))
+        _ = try await stores[stores.count - 1].insert(job(tenant: "another"), limits: limits)
+        await #expect(throws: QueueFull.self) { try await stores[0].insert(job(tenant: "one-more"), limits: limits) }
+        #expect(try await stores[0].count(state: .pending) == 5)
     }
 }

@@ -93,6 +93,14 @@ import Testing
         }
     }
 
+    /// A queue bound of 5 and 40 inserts at once through two stores (two nodes): exactly 5 pending jobs.
+    @Test func twoNodesKeepOneQueueBound() async throws {
+        try await server.withDatabase(nodes: 2) { clients in
+            let stores = [try await Self.migrate(clients[0]), PostgresJobStore(client: clients[1], logger: Self.logger)]
+            try await LimitedInserts.checkQueueBound(stores: stores)
+        }
+    }
+
     // MARK: - Through the API of two nodes
 
     /// Two servers built as `steno serve --database` builds them, on one database, each with its own router.
@@ -174,6 +182,32 @@ import Testing
             let list = try await second.execute(uri: "/transcribe", method: .get, headers: TenancyTests.auth(TenancyTests.aliceKey))
             #expect(try TestJSON.decode(Components.Schemas.JobList.self, list.body).jobs.count == 2)
             transcriber.release()
+        }
+    }
+
+    /// `--max-queued-jobs 3` on two API nodes (no workers, so nothing leaves the queue): ten uploads at once, five
+    /// to each node, create three jobs; the others get `503 queue_full` with Retry-After. The count each node
+    /// makes before reading the body sees an empty queue for all ten.
+    @Test func queueBoundHoldsAcrossNodes() async throws {
+        try await withTwoNodes({ $0.maxQueuedJobs = 3; $0.role = .api }, transcriber: ScriptedTranscriber()) { first, second in
+            let answers = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?, String?).self) { group in
+                for index in 0..<10 {
+                    group.addTask {
+                        let client = index % 2 == 0 ? first : second
+                        let form = MultipartForm(file: Data("recording \(index)".utf8))
+                        let response = try await client.execute(
+                            uri: "/transcribe", method: .post,
+                            headers: TenancyTests.auth(TenancyTests.aliceKey, [.contentType: form.contentType]), body: form.body)
+                        let code = response.status == .accepted ? nil : try client.errorCode(response)
+                        return (response.status, response.headers[.retryAfter], code)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.filter { $0.0 == .accepted }.count == 3, "\(answers)")
+            let refused = answers.filter { $0.0 != .accepted }
+            #expect(refused.count == 7)
+            #expect(refused.allSatisfy { $0.0 == .serviceUnavailable && $0.1 == "30" && $0.2 == "queue_full" }, "\(refused)")
         }
     }
 }

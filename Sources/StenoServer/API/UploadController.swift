@@ -50,11 +50,9 @@ struct UploadController: Sendable {
         if let idempotencyKey, let existing = try await store.job(idempotencyKey: idempotencyKey, tenant: tenant) {
             return try Self.created(existing)
         }
-        if try await store.count(state: .pending) >= maxQueuedJobs {
-            throw APIError(.serviceUnavailable, code: "queue_full",
-                           message: "\(maxQueuedJobs) jobs are waiting already; retry later",
-                           headers: [.retryAfter: "30"])
-        }
+        // Refused before the body is read when the queue is full already; the insert checks again, for uploads
+        // arriving together (on any node).
+        if try await store.count(state: .pending) >= maxQueuedJobs { throw queueFull() }
         // The tenant's place is held from before the body is read until its job is recorded.
         var reserved = false
         defer { if reserved { jobLimiter?.release(tenant: tenant) } }
@@ -94,15 +92,13 @@ struct UploadController: Sendable {
         record.tenant = tenant
         let job: Job
         do {
-            if let jobLimiter {
-                // The store keeps the bound across nodes: the reservation above only sees this node's uploads.
-                job = try await store.insert(record, maxActiveJobs: jobLimiter.maxJobs)
-            } else {
-                job = try await store.insert(record)
-            }
+            // The store keeps the bounds across nodes: the checks above only see what was there before the body.
+            job = try await store.insert(
+                record, limits: InsertLimits(maxActiveJobsPerTenant: jobLimiter?.maxJobs, maxPendingJobs: maxQueuedJobs))
         } catch {
             await blobs.remove(audioPath)
             if error is TenantJobLimitReached, let jobLimiter { throw jobLimiter.refusal() }
+            if error is QueueFull { throw queueFull() }
             throw error
         }
         if job.id != id {
@@ -113,6 +109,12 @@ struct UploadController: Sendable {
             wake.signal()
         }
         return try Self.created(job)
+    }
+
+    /// `503 queue_full`: the queue bound is reached; the client retries later.
+    private func queueFull() -> APIError {
+        APIError(.serviceUnavailable, code: "queue_full",
+                 message: "\(maxQueuedJobs) jobs are waiting already; retry later", headers: [.retryAfter: "30"])
     }
 
     /// The `202` answer for a job: its id, state and times, and its status URL in `Location`.

@@ -7,10 +7,10 @@ public protocol JobStore: Sendable {
     /// Records a new pending job (its `sequence` is assigned here). When a job of the same tenant with the same
     /// idempotency key exists, nothing is written and that job is returned: callers compare ids.
     func insert(_ job: Job) async throws -> Job
-    /// `insert`, unless the tenant already has `maxActiveJobs` pending or processing jobs: then nothing is written
-    /// and `TenantJobLimitReached` is thrown (a job found by its idempotency key is returned whatever the count).
-    /// The count and the insert are one step for every node sharing the store, so the bound holds globally.
-    func insert(_ job: Job, maxActiveJobs: Int) async throws -> Job
+    /// `insert`, unless the job does not fit `limits`: then nothing is written and `TenantJobLimitReached` or
+    /// `QueueFull` is thrown (a job found by its idempotency key is returned whatever the counts). The counts and
+    /// the insert are one step for every node sharing the store, so the bounds hold globally.
+    func insert(_ job: Job, limits: InsertLimits) async throws -> Job
     /// The tenant's job holding this idempotency key (keys of different tenants never meet).
     func job(idempotencyKey: String, tenant: String) async throws -> Job?
     /// Any tenant's job: for workers, the cleaner, and the API after it checks the owner (`job(id:tenant:)`).
@@ -69,5 +69,12 @@ extension JobStore {
     public func job(id: UUID, tenant: String) async throws -> Job? {
         guard let job = try await job(id: id), job.tenant == tenant else { return nil }
         return job
+    }
+}
+
+extension JobStore {
+    /// `insert(_:limits:)` with the tenant's bound alone.
+    public func insert(_ job: Job, maxActiveJobs: Int) async throws -> Job {
+        try await insert(job, limits: InsertLimits(maxActiveJobsPerTenant: maxActiveJobs))
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 /// body is read and gives it back once its job is recorded (or the upload failed): the count in the store plus
 /// the reservations never passes the bound on one node, however many uploads race, and an upload over it is
 /// refused before its body is read. This is the early check; the bound itself is kept by the store, which counts
-/// and inserts in one step (`JobStore.insert(_:maxActiveJobs:)`), so nodes sharing a PostgreSQL database cannot
+/// and inserts in one step (`JobStore.insert(_:limits:)`), so nodes sharing a PostgreSQL database cannot
 /// pass it together with their uploads in flight.
 final class TenantJobLimiter: Sendable {
     let maxJobs: Int
