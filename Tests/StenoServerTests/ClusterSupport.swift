@@ -27,30 +27,6 @@ extension ServeProcess {
     }
 }
 
-/// Plain HTTP against live nodes.
-enum LiveHTTP {
-    static func get(_ url: URL) async throws -> (status: Int, body: Data) {
-        let (data, response) = try await URLSession.shared.data(from: url)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
-    }
-
-    static func upload(_ file: URL, to base: URL) async throws -> (status: Int, body: Data) {
-        let boundary = "cluster-test"
-        var body = Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n".utf8)
-        body += try Data(contentsOf: file)
-        body += Data("\r\n--\(boundary)--\r\n".utf8)
-        var request = URLRequest(url: base.appendingPathComponent("transcribe"))
-        request.httpMethod = "POST"
-        request.setValue("multipart/form-data; boundary=\(boundary)", forHTTPHeaderField: "Content-Type")
-        let (data, response) = try await URLSession.shared.upload(for: request, from: body)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
-    }
-
-    static func errorCode(_ body: Data) -> String? {
-        try? TestJSON.decoder.decode(Components.Schemas.ErrorResponse.self, from: body).error.code
-    }
-}
-
 /// Short real recordings with their reference transcripts: the five LibriVox clips (3–7 s) and the five
 /// `cards` clips (1–3.5 s) of pocketsphinx's test data.
 enum ShortClips {

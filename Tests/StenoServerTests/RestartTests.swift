@@ -19,16 +19,9 @@ import Testing
     static func data(in directory: TemporaryDirectory) -> URL { directory.url.appendingPathComponent("data") }
 
     static func submit(_ file: URL, to base: URL) async throws -> String {
-        let boundary = "restart-test"
-        var body = Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n".utf8)
-        body += try Data(contentsOf: file)
-        body += Data("\r\n--\(boundary)--\r\n".utf8)
-        var request = URLRequest(url: base.appendingPathComponent("transcribe"))
-        request.httpMethod = "POST"
-        request.setValue("multipart/form-data; boundary=\(boundary)", forHTTPHeaderField: "Content-Type")
-        let (data, response) = try await URLSession.shared.upload(for: request, from: body)
-        #expect((response as? HTTPURLResponse)?.statusCode == 202)
-        return try TestJSON.decoder.decode(Components.Schemas.JobCreated.self, from: data).jobId
+        let (status, body) = try await LiveHTTP.upload(file, to: base)
+        #expect(status == 202)
+        return try TestJSON.decoder.decode(Components.Schemas.JobCreated.self, from: body).jobId
     }
 
     /// Reads the job list (which never counts as a retrieval).

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import StenoServer
 import Testing
 
 /// A real `steno serve` process, configured through the environment as a deployment would be, its standard
@@ -86,5 +87,29 @@ final class ServeProcess: @unchecked Sendable {
         guard process.isRunning else { return }
         process.terminate()
         process.waitUntilExit()
+    }
+}
+
+/// Plain HTTP against live servers (`ServeProcess`).
+enum LiveHTTP {
+    static func get(_ url: URL) async throws -> (status: Int, body: Data) {
+        let (data, response) = try await URLSession.shared.data(from: url)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    static func upload(_ file: URL, to base: URL) async throws -> (status: Int, body: Data) {
+        let boundary = "live-test"
+        var body = Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n".utf8)
+        body += try Data(contentsOf: file)
+        body += Data("\r\n--\(boundary)--\r\n".utf8)
+        var request = URLRequest(url: base.appendingPathComponent("transcribe"))
+        request.httpMethod = "POST"
+        request.setValue("multipart/form-data; boundary=\(boundary)", forHTTPHeaderField: "Content-Type")
+        let (data, response) = try await URLSession.shared.upload(for: request, from: body)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    static func errorCode(_ body: Data) -> String? {
+        try? TestJSON.decoder.decode(Components.Schemas.ErrorResponse.self, from: body).error.code
     }
 }
