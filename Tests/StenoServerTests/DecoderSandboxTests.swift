@@ -18,6 +18,16 @@ import Testing
     }
 
     /// Two seconds of tone in `name` (its extension picks the format), made by ffmpeg.
+    /// A stand-in for ffmpeg that answers the demuxer listing with an error (so the input policy falls back to
+    /// its own list), then spins on the CPU forever.
+    static func spinningFFmpeg(in directory: URL) throws -> URL {
+        let spinner = directory.appendingPathComponent("spinning-ffmpeg")
+        try "#!/bin/sh\ncase \"$*\" in *-demuxers*) exit 1;; esac\nwhile :; do :; done\n"
+            .write(to: spinner, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: spinner.path)
+        return spinner
+    }
+
     static func tone(_ name: String, in directory: URL) throws -> URL {
         let file = directory.appendingPathComponent(name)
         try run("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=440:d=2", "-ar", "16000", "-ac", "1", file.path])
@@ -46,11 +56,7 @@ import Testing
     @Test func aDecoderThatBurnsCPUIsKilledByTheCPULimit() throws {
         let directory = try TemporaryDirectory()
         let flac = try Self.tone("tone.flac", in: directory.url)
-        let spinner = directory.url.appendingPathComponent("spinning-ffmpeg")
-        // Answers the demuxer listing (so the input policy falls back to its own list), then spins.
-        try "#!/bin/sh\ncase \"$*\" in *-demuxers*) exit 1;; esac\nwhile :; do :; done\n"
-            .write(to: spinner, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: spinner.path)
+        let spinner = try Self.spinningFFmpeg(in: directory.url)
 
         let started = Date()
         #expect(throws: EngineError.decoderLimitExceeded(limit: "CPU-time limit of 1 s")) {
@@ -66,10 +72,7 @@ import Testing
     @Test func serveSettingsReachTheDecoder() throws {
         let directory = try TemporaryDirectory()
         let flac = try Self.tone("tone.flac", in: directory.url)
-        let spinner = directory.url.appendingPathComponent("spinning-ffmpeg")
-        try "#!/bin/sh\ncase \"$*\" in *-demuxers*) exit 1;; esac\nwhile :; do :; done\n"
-            .write(to: spinner, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: spinner.path)
+        let spinner = try Self.spinningFFmpeg(in: directory.url)
 
         var configuration = try ServerConfiguration(settings: [
             "STENO_MODEL": Fixtures.model.path, "STENO_FFMPEG": spinner.path, "STENO_DECODER_TIMEOUT": "2m",
