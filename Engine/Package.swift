@@ -34,10 +34,12 @@ let package = Package(
         ),
         // Hand-written kernels where a BLAS call is the wrong shape: the float16 vocabulary projection.
         .target(name: "CStenoKernels"),
+        // The few system calls glibc declares only under _GNU_SOURCE (helper processes, spool files).
+        .target(name: "CStenoSystem"),
         // Whisper inference on CTranslate2-format models; audio decoding through ffmpeg.
         .target(
             name: "StenoEngine",
-            dependencies: ["COpenBLAS", "CZlib", "CStenoKernels"],
+            dependencies: ["COpenBLAS", "CZlib", "CStenoKernels", "CStenoSystem"],
             swiftSettings: swiftSettings
         ),
         // `steno transcribe`: offline transcription from the command line.

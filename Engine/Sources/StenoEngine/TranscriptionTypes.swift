@@ -161,6 +161,8 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     case decoderUnavailable(String)
     /// The audio holds no samples.
     case emptyAudio
+    /// The audio lasts longer than the caller's limit (decoding stopped there, whatever the container said).
+    case audioTooLong(limitSeconds: Double)
     /// The requested language is unknown, or not supported by this model.
     case unsupportedLanguage(String, reason: String)
     /// A caller-supplied option is out of range.
@@ -177,6 +179,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case .decoderLimitExceeded: "decoder_limit_exceeded"
         case .decoderUnavailable: "decoder_unavailable"
         case .emptyAudio: "empty_audio"
+        case .audioTooLong: "audio_too_long"
         case .unsupportedLanguage: "unsupported_language"
         case .invalidOption: "invalid_option"
         case .cancelled: "cancelled"
@@ -191,6 +194,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .decoderLimitExceeded(limit): "the audio decoder was stopped at its \(limit)"
         case let .decoderUnavailable(why): "the audio decoder is unavailable: \(why)"
         case .emptyAudio: "the audio holds no samples"
+        case let .audioTooLong(limit): "the recording lasts longer than the limit of \(Int(limit)) s"
         case let .unsupportedLanguage(language, reason): "language '\(language)' is not supported: \(reason)"
         case let .invalidOption(why): "invalid option: \(why)"
         case .cancelled: "the transcription was cancelled"

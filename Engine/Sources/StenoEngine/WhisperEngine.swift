@@ -45,7 +45,16 @@ public final class WhisperEngine: Sendable {
         samples: [Float], options: TranscriptionOptions = TranscriptionOptions(),
         progress: TranscriptionProgress? = nil, isCancelled: CancellationCheck? = nil
     ) throws -> TranscriptionResult {
-        var transcription = try LongFormTranscription(engine: self, samples: samples, options: options)
+        try transcribe(audio: DecodedAudio(samples: samples), options: options, progress: progress, isCancelled: isCancelled)
+    }
+
+    /// Transcribes decoded audio in place (a mapped spool file is read, not copied).
+    public func transcribe(
+        audio: DecodedAudio, options: TranscriptionOptions = TranscriptionOptions(),
+        progress: TranscriptionProgress? = nil, isCancelled: CancellationCheck? = nil
+    ) throws -> TranscriptionResult {
+        // The features are computed from the samples at once; the samples are not needed after that.
+        var transcription = try audio.withSamples { try LongFormTranscription(engine: self, samples: $0, options: options) }
         return try transcription.run(progress: progress, isCancelled: isCancelled)
     }
 

@@ -25,6 +25,8 @@ public struct AudioDecoder: Sendable {
     public let timeoutSeconds: Double
     public let cpuSeconds: Int
     public let memoryBytes: Int
+    /// Where decoded samples are spooled while ffmpeg runs (unnamed files: nothing stays behind).
+    public let scratchDirectory: URL
 
     /// Address space ffmpeg gets by default. Loading ffmpeg and its libraries alone maps about 400 MB;
     /// streaming decoding needs little more, so a gigabyte and a half leaves room without letting a crafted
@@ -37,41 +39,54 @@ public struct AudioDecoder: Sendable {
     ///   - timeoutSeconds: wall-clock limit for one ffmpeg or ffprobe run.
     ///   - cpuSeconds: CPU-time limit for one run (all its threads together); nil means `timeoutSeconds`.
     ///   - memoryBytes: address-space limit for one run.
+    ///   - scratchDirectory: where decoded samples are spooled (default: the system's temporary directory).
     public init(ffmpegPath: String = "ffmpeg", ffprobePath: String = "ffprobe", timeoutSeconds: Double = 300,
-                cpuSeconds: Int? = nil, memoryBytes: Int = AudioDecoder.defaultMemoryBytes) {
+                cpuSeconds: Int? = nil, memoryBytes: Int = AudioDecoder.defaultMemoryBytes, scratchDirectory: URL? = nil) {
         self.ffmpegPath = ffmpegPath
         self.ffprobePath = ffprobePath
         self.timeoutSeconds = timeoutSeconds
         self.cpuSeconds = max(1, cpuSeconds ?? Int(timeoutSeconds.rounded(.up)))
         self.memoryBytes = memoryBytes
+        self.scratchDirectory = scratchDirectory ?? FileManager.default.temporaryDirectory
     }
 
     private var limits: Subprocess.ResourceLimits {
         Subprocess.ResourceLimits(cpuSeconds: cpuSeconds, addressSpaceBytes: memoryBytes)
     }
 
-    /// The file's first audio stream as 16 kHz mono float32 samples.
+    /// The file's first audio stream as 16 kHz mono float32 samples, in memory.
     ///
     /// - Throws: `EngineError.emptyAudio` for an empty file or one without samples;
     ///   `EngineError.undecodableAudio` with ffmpeg's first error line (paths removed) when the file is not
     ///   audio ffmpeg can read, has no audio stream, or is missing; `EngineError.decoderTimeout` when ffmpeg
     ///   takes longer than `timeoutSeconds`; `EngineError.decoderLimitExceeded` when the kernel stops it at
-    ///   its `cpuSeconds` CPU-time or `memoryBytes` address-space limit.
+    ///   its `cpuSeconds` CPU-time or `memoryBytes` address-space limit; `EngineError.decoderUnavailable` when
+    ///   ffmpeg cannot be started (missing, or no descriptors or processes left: worth another try).
     public func decode(file: URL) throws -> [Float] {
+        try decode(file: file, limitSeconds: nil).samples
+    }
+
+    /// The file's first audio stream, decoded at most to `limitSeconds`: ffmpeg is stopped as soon as its
+    /// output passes the limit, whatever the container states (or fails to state) about the duration, and the
+    /// samples are spooled to an unnamed file in `scratchDirectory` and mapped, not collected on the heap.
+    ///
+    /// - Throws: as `decode(file:)`, and `EngineError.audioTooLong` past the limit.
+    public func decode(file: URL, limitSeconds: Double?) throws -> DecodedAudio {
         try checkReadable(file)
-        if let samples = Self.readPlainWAV(file) {
+        if let samples = try Self.readPlainWAV(file, limitSeconds: limitSeconds) {
             guard !samples.isEmpty else { throw EngineError.emptyAudio }
-            return samples
+            return DecodedAudio(samples: samples)
         }
         let ffmpeg = try Self.executable(ffmpegPath, role: "ffmpeg")
         let arguments = ["-nostdin", "-hide_banner", "-loglevel", "error"]
             + FFmpegInputPolicy.inputArguments(for: file, ffmpeg: ffmpeg, timeout: timeoutSeconds)
             + ["-map", "0:a:0", "-ac", "1", "-ar", String(Self.sampleRate), "-f", "f32le", "-"]
-        var samples = FloatCollector()
-        let outcome = try Self.launch(ffmpeg, arguments, timeout: timeoutSeconds, limits: limits) { samples.append($0) }
+        var spool = try SampleSpool(directory: scratchDirectory, limitSeconds: limitSeconds)
+        defer { spool.closeFile() }
+        let outcome = try Self.launch(ffmpeg, arguments, timeout: timeoutSeconds, limits: limits) { try spool.append($0) }
         try check(outcome, file: file)
-        guard !samples.values.isEmpty else { throw EngineError.emptyAudio }
-        return samples.values
+        guard spool.samples > 0 else { throw EngineError.emptyAudio }
+        return try spool.mapped()
     }
 
     /// The container's format, duration and whether it has audio, from `ffprobe`.
@@ -116,15 +131,21 @@ public struct AudioDecoder: Sendable {
         if (attributes[.size] as? NSNumber)?.intValue == 0 { throw EngineError.emptyAudio }
     }
 
-    /// The samples of a 16 kHz PCM WAV file, or nil when the file needs ffmpeg.
-    private static func readPlainWAV(_ file: URL) -> [Float]? {
+    /// The samples of a 16 kHz PCM WAV file, or nil when the file needs ffmpeg. A file with more samples than
+    /// `limitSeconds` allows is refused before any is converted.
+    private static func readPlainWAV(_ file: URL, limitSeconds: Double?) throws -> [Float]? {
         guard let handle = try? FileHandle(forReadingFrom: file) else { return nil }
         let header = handle.readData(ofLength: 12)
         try? handle.close()
         guard header.count == 12, header.prefix(4) == Data("RIFF".utf8), header.suffix(4) == Data("WAVE".utf8),
               let data = try? Data(contentsOf: file, options: .alwaysMapped)
         else { return nil }
-        return WAVReader.readSamples(from: data, sampleRate: sampleRate)
+        let maxFrames = limitSeconds.map { Int(($0 * Double(sampleRate)).rounded(.up)) }
+        switch WAVReader.readSamples(from: data, sampleRate: sampleRate, maxFrames: maxFrames) {
+        case .samples(let samples): return samples
+        case .tooLong: throw EngineError.audioTooLong(limitSeconds: limitSeconds ?? 0)
+        case .notPlainWAV: return nil
+        }
     }
 
     private static func executable(_ command: String, role: String) throws -> URL {
@@ -136,13 +157,14 @@ public struct AudioDecoder: Sendable {
 
     private static func launch(
         _ executable: URL, _ arguments: [String], timeout: Double, limits: Subprocess.ResourceLimits,
-        onOutput: (UnsafeRawBufferPointer) -> Void
+        onOutput: (UnsafeRawBufferPointer) throws -> Void
     ) throws -> Subprocess.Outcome {
         do {
             return try Subprocess.run(executable: executable, arguments: arguments, timeout: timeout,
                                       limits: limits, onOutput: onOutput)
-        } catch {
-            throw EngineError.undecodableAudio("the audio decoder could not be started")
+        } catch let failure as Subprocess.LaunchFailed {
+            // Out of descriptors or processes: the machine's state, not the input's, so the job is tried again.
+            throw EngineError.decoderUnavailable("the audio decoder could not be started (\(failure))")
         }
     }
 
@@ -175,34 +197,5 @@ public struct AudioDecoder: Sendable {
     private static func seconds(_ value: Any?) -> Double? {
         if let text = value as? String { return Double(text) }
         return (value as? NSNumber)?.doubleValue
-    }
-}
-
-/// Collects little-endian float32 samples from byte chunks whose boundaries may split a sample.
-private struct FloatCollector {
-    var values: [Float] = []
-    private var carry: [UInt8] = []
-
-    mutating func append(_ chunk: UnsafeRawBufferPointer) {
-        var bytes = chunk[...]
-        if !carry.isEmpty {
-            let needed = 4 - carry.count
-            carry += bytes.prefix(needed)
-            bytes = bytes.dropFirst(needed)
-            guard carry.count == 4 else { return }
-            values.append(Self.float(carry[0], carry[1], carry[2], carry[3]))
-            carry.removeAll(keepingCapacity: true)
-        }
-        let whole = bytes.count / 4
-        var index = bytes.startIndex
-        for _ in 0..<whole {
-            values.append(Self.float(bytes[index], bytes[index + 1], bytes[index + 2], bytes[index + 3]))
-            index += 4
-        }
-        carry += bytes[index...]
-    }
-
-    private static func float(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8) -> Float {
-        Float(bitPattern: UInt32(b0) | UInt32(b1) << 8 | UInt32(b2) << 16 | UInt32(b3) << 24)
     }
 }

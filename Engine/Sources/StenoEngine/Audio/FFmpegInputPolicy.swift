@@ -43,6 +43,8 @@ enum FFmpegInputPolicy {
         var names = demuxerNames(in: String(decoding: listing, as: UTF8.self))
         if outcome?.status != 0 || names.isEmpty { names = fallbackDemuxers }
         let whitelist = names.filter { !refusedDemuxers.contains($0) }.joined(separator: ",")
+        // A run that could not start (no descriptors left, say) says nothing about this ffmpeg: ask again next time.
+        guard outcome != nil else { return whitelist }
         cache.lock.lock()
         cache.whitelists[ffmpeg.path] = whitelist
         cache.lock.unlock()

@@ -5,10 +5,26 @@ package import Foundation
 /// stereo is downmixed as ffmpeg does it, (left + right) · √½, so both paths give the same samples. Other
 /// rates, sample formats and channel layouts are left to ffmpeg, whose downmix depends on the layout.
 package enum WAVReader {
+    /// What a read found.
+    package enum Reading: Equatable {
+        /// 16 kHz mono samples in [-1, 1].
+        case samples([Float])
+        /// More frames than the caller allows (nothing was converted).
+        case tooLong
+        /// Not a WAV this reader handles (another rate or sample format, compressed, malformed): use ffmpeg.
+        case notPlainWAV
+    }
+
     /// 16 kHz mono samples in [-1, 1], or nil when the file is not a WAV this reader handles (another rate or
     /// sample format, compressed, malformed) and should go through ffmpeg instead.
     package static func readSamples(from data: Data, sampleRate: Int = 16000) -> [Float]? {
-        guard data.count >= 12, ascii(data, 0, 4) == "RIFF", ascii(data, 8, 4) == "WAVE" else { return nil }
+        if case .samples(let samples) = readSamples(from: data, sampleRate: sampleRate, maxFrames: nil) { return samples }
+        return nil
+    }
+
+    /// As `readSamples(from:sampleRate:)`, refusing files of more than `maxFrames` frames before converting any.
+    package static func readSamples(from data: Data, sampleRate: Int, maxFrames: Int?) -> Reading {
+        guard data.count >= 12, ascii(data, 0, 4) == "RIFF", ascii(data, 8, 4) == "WAVE" else { return .notPlainWAV }
         var format: (tag: Int, channels: Int, rate: Int, bits: Int, mask: UInt32)?
         var offset = 12
         while offset + 8 <= data.count {
@@ -16,7 +32,7 @@ package enum WAVReader {
             let size = Int(uint32(data, offset + 4))
             let body = offset + 8
             if id == "fmt " {
-                guard size >= 16, body + size <= data.count else { return nil }
+                guard size >= 16, body + size <= data.count else { return .notPlainWAV }
                 var tag = Int(uint16(data, body))
                 var mask: UInt32 = 0
                 // WAVE_FORMAT_EXTENSIBLE: a speaker mask, and the real format in the sub-format GUID's first bytes.
@@ -30,22 +46,25 @@ package enum WAVReader {
                 guard let format, format.rate == sampleRate,
                       (format.channels == 1 && (format.mask == 0 || format.mask == 0x4))
                         || (format.channels == 2 && (format.mask == 0 || format.mask == 0x3))
-                else { return nil }
+                else { return .notPlainWAV }
                 // Streamed WAVs (ffmpeg writing to a pipe) leave the size as 0 or 0xFFFFFFFF: read to the end.
                 let end = size == 0 || size == 0xFFFF_FFFF ? data.count : min(data.count, body + size)
+                let bytes: Int
                 switch (format.tag, format.bits) {
-                case (1, 16): return mixed(data, body..<end, channels: format.channels, bytes: 2) { raw in
-                    Float(Int16(bitPattern: UInt16(truncatingIfNeeded: raw))) / 32768
+                case (1, 16): bytes = 2
+                case (3, 32): bytes = 4
+                default: return .notPlainWAV
                 }
-                case (3, 32): return mixed(data, body..<end, channels: format.channels, bytes: 4) { raw in
-                    Float(bitPattern: raw)
-                }
-                default: return nil
-                }
+                if let maxFrames, (end - body) / (format.channels * bytes) > maxFrames { return .tooLong }
+                return .samples(bytes == 2
+                    ? mixed(data, body..<end, channels: format.channels, bytes: 2) { raw in
+                        Float(Int16(bitPattern: UInt16(truncatingIfNeeded: raw))) / 32768
+                    }
+                    : mixed(data, body..<end, channels: format.channels, bytes: 4) { raw in Float(bitPattern: raw) })
             }
             offset = body + size + (size & 1)    // chunks are padded to an even length
         }
-        return nil
+        return .notPlainWAV
     }
 
     /// Decodes interleaved little-endian samples; two channels are mixed as ffmpeg mixes stereo to mono.

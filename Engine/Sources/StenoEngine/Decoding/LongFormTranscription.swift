@@ -19,7 +19,7 @@ struct LongFormTranscription {
     private var random = SplitMix64(seed: 0x5EED_5EED)
     private var timings = TranscriptionTimings()
 
-    init(engine: WhisperEngine, samples: [Float], options: TranscriptionOptions) throws {
+    init(engine: WhisperEngine, samples: UnsafeBufferPointer<Float>, options: TranscriptionOptions) throws {
         guard !samples.isEmpty else { throw EngineError.emptyAudio }
         guard options.beamSize >= 1, options.beamSize <= 32 else {
             throw EngineError.invalidOption("beam size must be between 1 and 32, got \(options.beamSize)")

@@ -30,6 +30,11 @@ public struct LogMelSpectrogram: Sendable {
     ///   frame; openai/whisper appends 480000 (a whole window). The frame count is
     ///   `(samples.count + paddingSamples) / 160`, and the padding takes part in the clamp's maximum.
     public func compute(_ samples: [Float], paddingSamples: Int = 0) -> MelSpectrogram {
+        samples.withUnsafeBufferPointer { compute($0, paddingSamples: paddingSamples) }
+    }
+
+    /// As `compute(_:paddingSamples:)`, reading the samples in place (for example from a mapped spool file).
+    public func compute(_ samples: UnsafeBufferPointer<Float>, paddingSamples: Int = 0) -> MelSpectrogram {
         let length = samples.count + max(0, paddingSamples)
         let frames = length / Self.hopLength
         let bands = filterbank.bands
@@ -37,14 +42,12 @@ public struct LogMelSpectrogram: Sendable {
         var values = [Float](repeating: 0, count: bands * frames)
         let chunkCount = min(frames, BLAS.threads * 4)
         var chunkMaxima = [Float](repeating: -.infinity, count: chunkCount)
-        samples.withUnsafeBufferPointer { input in
-            values.withUnsafeMutableBufferPointer { output in
-                chunkMaxima.withUnsafeMutableBufferPointer { maxima in
-                    let shared = SharedBuffers(input: input, length: length, output: output, maxima: maxima)
-                    DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
-                        let range = (frames * chunk / chunkCount)..<(frames * (chunk + 1) / chunkCount)
-                        shared.maxima[chunk] = logMel(frames: range, totalFrames: frames, shared: shared)
-                    }
+        values.withUnsafeMutableBufferPointer { output in
+            chunkMaxima.withUnsafeMutableBufferPointer { maxima in
+                let shared = SharedBuffers(input: samples, length: length, output: output, maxima: maxima)
+                DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
+                    let range = (frames * chunk / chunkCount)..<(frames * (chunk + 1) / chunkCount)
+                    shared.maxima[chunk] = logMel(frames: range, totalFrames: frames, shared: shared)
                 }
             }
         }
