@@ -39,6 +39,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Requests per API key, e.g. 20/s or 600/m; off = no limit. [STENO_RATE_LIMIT, default off]") var rateLimit: String?
     @Option(help: "Close connections silent this long (slow headers, stalled bodies, idle keep-alive). [STENO_IDLE_TIMEOUT, default 60s]") var idleTimeout: String?
     @Option(help: "Cut off an upload whose body stops this long. [STENO_UPLOAD_STALL_TIMEOUT, default 30s]") var uploadStallTimeout: String?
+    @Option(help: "Open connections at most; past it the oldest connection waiting for a request is closed. [STENO_MAX_CONNECTIONS, default 3/4 of the open-file limit]") var maxConnections: String?
+    @Option(help: "Time a new connection has to send its request head. [STENO_HEADER_TIMEOUT, default 10s]") var headerTimeout: String?
+    @Option(help: "Slowest request body accepted, bytes per second (over 20 s); 0 = off. [STENO_MIN_UPLOAD_RATE, default 1K]") var minUploadRate: String?
     @Option(help: "Webhook signing secret (prefer the variable: flags show in ps). [STENO_WEBHOOK_SECRET, default: random, kept in <data-dir>/webhook-secret]") var webhookSecret: String?
     @Option(help: "Private hosts and CIDR blocks callbacks may reach, comma-separated. [STENO_WEBHOOK_ALLOW, default none]") var webhookAllow: String?
     @Option(help: "Deadline of one webhook attempt. [STENO_WEBHOOK_TIMEOUT, default 10s]") var webhookTimeout: String?
@@ -60,12 +63,15 @@ struct ServeCommand: AsyncParsableCommand {
             "STENO_POLL_INTERVAL": pollInterval,
             "STENO_API_KEYS_FILE": apiKeysFile, "STENO_OPEN": open ? "true" : nil, "STENO_MAX_JOBS_PER_KEY": maxJobsPerKey,
             "STENO_RATE_LIMIT": rateLimit, "STENO_IDLE_TIMEOUT": idleTimeout, "STENO_UPLOAD_STALL_TIMEOUT": uploadStallTimeout,
+            "STENO_MAX_CONNECTIONS": maxConnections, "STENO_HEADER_TIMEOUT": headerTimeout, "STENO_MIN_UPLOAD_RATE": minUploadRate,
             "STENO_WEBHOOK_SECRET": webhookSecret, "STENO_WEBHOOK_ALLOW": webhookAllow, "STENO_WEBHOOK_TIMEOUT": webhookTimeout,
             "STENO_WEBHOOK_MAX_ATTEMPTS": webhookMaxAttempts, "STENO_WEBHOOK_BACKOFF": webhookBackoff, "STENO_PUBLIC_URL": publicURL,
         ]
     }
 
     func run() async throws {
+        // Connections, uploads, the database and decoder pipes all need descriptors: take what the system allows.
+        DescriptorLimit.raiseSoftLimit()
         var settings = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("STENO_") }
         for case let (name, value?) in flags { settings[name] = value }
         let configuration: ServerConfiguration
@@ -76,10 +82,11 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
+        // Every line passes through the redaction point: no key, secret or authorization header reaches the log.
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = configuration.logLevel
-            return handler
+            return RedactingLogHandler(handler)
         }
         var logger = Logger(label: "steno")
         logger.logLevel = configuration.logLevel

@@ -91,8 +91,8 @@ struct StenoClient {
     /// Uploads a file as `multipart/form-data`. The form is written to a temporary file around the audio, so a
     /// large recording is streamed from disk rather than held in memory.
     func submit(file: URL, fields: [String: String]) async throws -> Components.Schemas.JobCreated {
-        let boundary = "steno-\(UUID().uuidString)"
-        let form = FileManager.default.temporaryDirectory.appendingPathComponent("steno-upload-\(UUID().uuidString)")
+        let boundary = "steno-\(SystemRandom.token())"
+        let form = FileManager.default.temporaryDirectory.appendingPathComponent("steno-upload-\(SystemRandom.token())")
         defer { try? FileManager.default.removeItem(at: form) }
         FileManager.default.createFile(atPath: form.path, contents: nil)
         let output = try FileHandle(forWritingTo: form)

@@ -10,12 +10,17 @@ import Testing
         ("::1", "loopback"), ("::", "unspecified"), ("fd12:3456::1", "private"), ("fc00::1", "private"),
         ("fe80::abcd", "link-local"), ("ff02::1", "multicast"), ("::ffff:10.0.0.1", "private"),
         ("::ffff:169.254.169.254", "link-local"), ("64:ff9b::7f00:1", "loopback"),
+        // Translation forms a hostile client tried: local-use NAT64, IPv4-translated, 6to4 of a private address.
+        ("64:ff9b:1::7f00:1", "NAT64 local-use"), ("::ffff:0:127.0.0.1", "loopback"), ("::ffff:0:a00:1", "private"),
+        ("2002:7f00:1::1", "loopback"), ("2002:c0a8:101::1", "private"), ("2001:0:4136:e378::1", "Teredo"),
+        ("100::1", "discard-only"), ("2001:db8::1", "documentation"),
     ])
     func blocksInwardAddresses(_ address: String, _ kind: String) throws {
         #expect(CallbackPolicy().blockedKind(try #require(IPAddress(address))) == kind)
     }
 
-    @Test(arguments: ["8.8.8.8", "172.32.0.1", "100.128.0.1", "192.169.0.1", "2606:4700::1111", "::ffff:1.1.1.1"])
+    @Test(arguments: ["8.8.8.8", "172.32.0.1", "100.128.0.1", "192.169.0.1", "2606:4700::1111", "::ffff:1.1.1.1",
+                      "64:ff9b::808:808", "2002:808:808::1"])
     func allowsPublicAddresses(_ address: String) throws {
         #expect(CallbackPolicy().blockedKind(try #require(IPAddress(address))) == nil)
     }

@@ -36,6 +36,7 @@ import Testing
         let server = try TestServer { $0.webhookAllow = ["127.0.0.1"] }
         try await server.service.app.test(.router) { client in
             for (name, value) in [("Host", "evil"), ("Content-Length", "1"), ("Steno-Signature", "t=1,v1=00"),
+                                  ("Content-Encoding", "gzip"), ("Content-Range", "bytes 0-1/2"), ("content-disposition", "x"),
                                   ("Bad Name", "x"), ("X-Token", "a\u{1}b"), ("X-Token", "")] {
                 let response = try await client.upload(MultipartForm(file: audio, fields: [
                     "callback_url": "http://127.0.0.1:9/hook", "callback_header_name": name, "callback_header_value": value]))

@@ -64,7 +64,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             return error.jsonResponse()
         } catch let error as DatabaseUnavailable {
-            logger.warning("request failed: database unavailable", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            logger.warning("request failed: database unavailable", metadata: ["error": "\(LogRedaction.describe(error))", "path": "\(request.uri.path)"])
             return APIError.databaseUnavailable().jsonResponse()
         } catch let error as HTTPError {
             if error.status == .notFound, let allowed = Self.allowedMethods(for: request.uri.path) {
@@ -77,10 +77,10 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let code = error.status == .notFound ? "not_found" : "http_\(error.status.code)"
             return APIError(error.status, code: code, message: error.body ?? error.status.reasonPhrase).jsonResponse()
         } catch where OutOfSpace.matches(error) {
-            logger.error("request failed: out of storage space", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            logger.error("request failed: out of storage space", metadata: ["error": "\(LogRedaction.describe(error))", "path": "\(request.uri.path)"])
             return OutOfSpace.apiError.jsonResponse()
         } catch {
-            logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            logger.error("request failed", metadata: ["error": "\(LogRedaction.describe(error))", "path": "\(request.uri.path)"])
             return APIError.internalError().jsonResponse()
         }
     }

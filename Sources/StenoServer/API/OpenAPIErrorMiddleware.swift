@@ -16,23 +16,42 @@ struct OpenAPIErrorMiddleware: ServerMiddleware {
         do {
             return try await next(request, body, metadata)
         } catch let error as ServerError where error.underlyingError is DatabaseUnavailable {
-            logger.warning("operation failed: database unavailable", metadata: ["operation": "\(operationID)", "error": "\(error.underlyingError)"])
+            logger.warning("operation failed: database unavailable", metadata: ["operation": "\(operationID)", "error": "\(LogRedaction.describe(error.underlyingError))"])
             let unavailable = APIError.databaseUnavailable()
             var fields = HTTPFields()
             fields[.contentType] = "application/json; charset=utf-8"
             fields[.retryAfter] = "5"
             return (HTTPResponse(status: unavailable.status, headerFields: fields), HTTPBody(APIError.body(code: unavailable.code, message: unavailable.message)))
         } catch let error as ServerError where error.httpStatus.kind == .clientError {
-            return Self.response(status: error.httpStatus, code: "invalid_parameter", message: error.causeDescription)
+            // In our words: the runtime's own text is a Swift decoding error, meaningless to a client.
+            return Self.response(status: error.httpStatus, code: "invalid_parameter", message: Self.parameterMessage(error))
         } catch let error where OutOfSpace.matches((error as? ServerError)?.underlyingError ?? error) {
             // A write of the operation (a first retrieval, a deletion) found the disk full.
-            logger.error("operation failed: out of storage space", metadata: ["operation": "\(operationID)", "error": "\(error)"])
+            logger.error("operation failed: out of storage space", metadata: ["operation": "\(operationID)", "error": "\(LogRedaction.describe(error))"])
             return Self.response(status: .init(code: 507, reasonPhrase: "Insufficient Storage"), code: "insufficient_storage",
                                  message: OutOfSpace.apiError.message)
         } catch {
-            logger.error("operation failed", metadata: ["operation": "\(operationID)", "error": "\(error)"])
+            logger.error("operation failed", metadata: ["operation": "\(operationID)", "error": "\(LogRedaction.describe(error))"])
             return Self.response(status: .internalServerError, code: "internal_error", message: "the server failed to handle the request")
         }
+    }
+
+    /// Which parameter was refused, when the runtime says; never its decoder's wording.
+    static func parameterMessage(_ error: ServerError) -> String {
+        var names: [String] = []
+        if case let .dataCorrupted(context)? = error.underlyingError as? DecodingError {
+            names = context.codingPath.map(\.stringValue)
+        } else if case let .typeMismatch(_, context)? = error.underlyingError as? DecodingError {
+            names = context.codingPath.map(\.stringValue)
+        } else if case let .valueNotFound(_, context)? = error.underlyingError as? DecodingError {
+            names = context.codingPath.map(\.stringValue)
+        } else if case let .keyNotFound(key, _)? = error.underlyingError as? DecodingError {
+            names = [key.stringValue]
+        }
+        if let name = names.last(where: { !$0.isEmpty && Int($0) == nil }) {
+            return "the value of '\(name)' is not one this operation accepts (see /openapi.yaml)"
+        }
+        return "a parameter of the request is missing or has a value this operation does not accept (see /openapi.yaml)"
     }
 
     private static func response(status: HTTPResponse.Status, code: String, message: String) -> (HTTPResponse, HTTPBody?) {

@@ -35,7 +35,7 @@ extension UploadController {
         }
         let lowered = name.lowercased()
         guard HTTPField.Name(name) != nil, name.utf8.count <= 256,
-              !Self.reservedCallbackHeaders.contains(lowered), !lowered.hasPrefix("steno-") else {
+              !Self.reservedCallbackHeaders.contains(lowered), !lowered.hasPrefix("steno-"), !lowered.hasPrefix("content-") else {
             throw APIError(.badRequest, code: "invalid_callback_header",
                            message: "callback_header_name must be a valid HTTP header name other than Host, Content-*, Steno-* and other framing headers")
         }

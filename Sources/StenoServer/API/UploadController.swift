@@ -61,10 +61,14 @@ struct UploadController: Sendable {
             guard reserved else { throw jobLimiter.refusal() }
         }
 
-        let temporary = blobs.temporaryFile()
+        let (temporary, descriptor) = try Self.createUploadFile(blobs)
         var committed = false
         defer { if !committed { try? FileManager.default.removeItem(at: temporary) } }
-        let form = try await receive(request, boundary: boundary, into: temporary)
+        let form: ReceivedForm
+        do {
+            defer { close(descriptor) }
+            form = try await receive(request, boundary: boundary, into: descriptor)
+        }
 
         // Validate the fields before the job exists.
         guard form.sawFile else {
@@ -80,7 +84,7 @@ struct UploadController: Sendable {
         let lifetime = try deleteAfter(form.fields["delete_after_seconds"])
         let callback = try await webhook(form.fields)
 
-        let id = UUID()
+        let id = SystemRandom.uuid()
         let now = clock.now()
         let audioPath = try await blobs.commitAudio(temporary, jobID: id)
         committed = true
@@ -141,19 +145,40 @@ struct UploadController: Sendable {
 
     /// Bytes of multipart framing and small fields allowed on top of the file itself.
     static let formOverhead: Int64 = 1 << 20
-    static let maxFieldBytes = 64 << 10
 
     private func tooLarge() -> APIError {
         APIError(.contentTooLarge, code: "upload_too_large", message: "the upload exceeds the limit of \(maxUploadBytes) bytes")
     }
 
+    /// A new temporary file for an upload, created exclusively. A name that exists already (it cannot, with
+    /// random names, but a clash must never become an error or a shared file) is retried with another; a process
+    /// out of descriptors answers 503, since the next try may well work.
+    private static func createUploadFile(_ blobs: any BlobStore) throws -> (URL, Int32) {
+        for _ in 0..<8 {
+            let file = blobs.temporaryFile()
+            let descriptor = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if descriptor >= 0 { return (file, descriptor) }
+            switch errno {
+            case EEXIST, EINTR: continue
+            case EMFILE, ENFILE:
+                throw APIError(.serviceUnavailable, code: "server_busy",
+                               message: "the server is out of resources for the moment; retry shortly", headers: [.retryAfter: "5"])
+            case let code where OutOfSpace.errnos.contains(code):
+                throw OutOfSpace.apiError
+            default:
+                throw APIError(.internalServerError, code: "storage_error", message: "the server could not store the upload")
+            }
+        }
+        throw APIError(.internalServerError, code: "storage_error", message: "the server could not store the upload")
+    }
+
     /// Reads the body into the form and the file, racing a watchdog: when no bytes come for `stallTimeout`,
     /// the read is cancelled (which ends the connection's request stream) and the upload fails `408`.
-    private func receive(_ request: Request, boundary: String, into file: URL) async throws -> ReceivedForm {
+    private func receive(_ request: Request, boundary: String, into descriptor: Int32) async throws -> ReceivedForm {
         let lastProgress = Locked(ContinuousClock.now)
         let stallTimeout = Duration.milliseconds(Int64(self.stallTimeout * 1000))
         return try await withThrowingTaskGroup(of: ReceivedForm?.self) { group in
-            group.addTask { try await self.read(request, boundary: boundary, into: file, progress: lastProgress) }
+            group.addTask { try await self.read(request, boundary: boundary, into: descriptor, progress: lastProgress) }
             group.addTask {
                 while true {
                     let deadline = lastProgress.current + stallTimeout
@@ -176,28 +201,51 @@ struct UploadController: Sendable {
 
     private struct UploadStalled: Error {}
 
-    private func read(_ request: Request, boundary: String, into file: URL, progress: Locked<ContinuousClock.Instant>) async throws -> ReceivedForm {
-        let descriptor = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        defer { close(descriptor) }
-
+    private func read(_ request: Request, boundary: String, into descriptor: Int32, progress: Locked<ContinuousClock.Instant>) async throws -> ReceivedForm {
         let form = ReceivedForm()
         let parser = MultipartParser(boundary: boundary)
-        parser.onHeader = { name, value in form.header(name: name, value: value) }
-        parser.onBody = { buffer in form.body(&buffer, descriptor: descriptor) }
-        parser.onPartComplete = { form.partComplete() }
+        // Bytes given to the parser since it last reported anything: all of them sit in a part's headers (or
+        // the preamble), which the parser accumulates and rescans, so they are capped.
+        var unreported = 0
+        parser.onHeader = { name, value in unreported = 0; form.header(name: name, value: value) }
+        parser.onBody = { buffer in unreported = 0; form.body(&buffer, descriptor: descriptor) }
+        parser.onPartComplete = { unreported = 0; form.partComplete() }
 
+        // Whether the first delimiter has come: past it, unreported bytes are a part's headers; before it, a
+        // preamble that no client sends (a wrong boundary, most likely).
+        let delimiter = Array("--\(boundary)".utf8)
+        var boundarySeen = false
+        var boundaryCarry: [UInt8] = []
         var received: Int64 = 0
         for try await chunk in request.body {
             progress.withLock { $0 = .now }
             received += Int64(chunk.readableBytes)
             if received > maxUploadBytes + Self.formOverhead { throw tooLarge() }
-            do {
-                try parser.execute(chunk)
-            } catch {
-                throw APIError(.badRequest, code: "invalid_request", message: "the body is not valid multipart/form-data")
+            // Fed in small slices so that an endless header is caught after a slice, not after the whole chunk.
+            var rest = chunk
+            while let slice = rest.readSlice(length: min(rest.readableBytes, FormLimits.parserSliceBytes)) {
+                unreported += slice.readableBytes
+                do {
+                    try parser.execute(slice)
+                } catch {
+                    throw APIError(.badRequest, code: "invalid_request", message: "the body is not valid multipart/form-data")
+                }
+                if let failure = form.failure { throw failure }
+                if !boundarySeen {
+                    // The slice and the end of the one before, so a delimiter split between them is found too.
+                    let window = boundaryCarry + Array(slice.readableBytesView)
+                    boundarySeen = window.firstRange(of: delimiter) != nil
+                    boundaryCarry = Array(window.suffix(delimiter.count - 1))
+                }
+                if unreported > FormLimits.maxPartHeaderBytes {
+                    guard boundarySeen else {
+                        throw APIError(.badRequest, code: "invalid_request",
+                                       message: "no multipart part starts in the first \(FormLimits.maxPartHeaderBytes) bytes; is the boundary right?")
+                    }
+                    throw FormLimits.tooLarge("a part's headers exceed \(FormLimits.maxPartHeaderBytes) bytes")
+                }
+                if rest.readableBytes == 0 { break }
             }
-            if let failure = form.failure { throw failure }
             if form.fileBytes > maxUploadBytes { throw tooLarge() }
         }
         try Task.checkCancellation()
@@ -261,8 +309,14 @@ private final class ReceivedForm: @unchecked Sendable {
     private var partName: String?
     private var partIsFile = false
     private var fieldBytes: [UInt8] = []
+    private var fieldCount = 0
+    private var totalFieldBytes = 0
 
     func header(name: String, value: String) {
+        guard partHeaders.count < FormLimits.maxPartHeaders else {
+            failure = FormLimits.tooLarge("a part has more than \(FormLimits.maxPartHeaders) headers")
+            return
+        }
         partHeaders[name.lowercased()] = value
     }
 
@@ -285,10 +339,13 @@ private final class ReceivedForm: @unchecked Sendable {
                 }
             }
             fileBytes += Int64(buffer.readableBytes)
-        } else if fieldBytes.count + buffer.readableBytes <= UploadController.maxFieldBytes {
-            fieldBytes.append(contentsOf: buffer.readableBytesView)
-        } else {
+        } else if fieldBytes.count + buffer.readableBytes > FormLimits.maxFieldBytes {
             failure = APIError(.unprocessableContent, code: "invalid_option", message: "form field '\(partName ?? "")' is too long")
+        } else if totalFieldBytes + buffer.readableBytes > FormLimits.maxTotalFieldBytes {
+            failure = FormLimits.tooLarge("the form's fields exceed \(FormLimits.maxTotalFieldBytes) bytes together")
+        } else {
+            fieldBytes.append(contentsOf: buffer.readableBytesView)
+            totalFieldBytes += buffer.readableBytes
         }
         buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
     }
@@ -316,6 +373,11 @@ private final class ReceivedForm: @unchecked Sendable {
             }
             sawFile = true
             partIsFile = true
+        } else {
+            fieldCount += 1
+            if fieldCount > FormLimits.maxFields {
+                failure = FormLimits.tooLarge("the form has more than \(FormLimits.maxFields) fields")
+            }
         }
     }
 
@@ -327,5 +389,26 @@ private final class ReceivedForm: @unchecked Sendable {
             }
         }
         return nil
+    }
+}
+
+/// Bounds on what of a form is kept in memory (everything but the file, which streams to disk). Each is far
+/// above what a real client sends; past one the upload is refused at once with `413 form_too_large`.
+enum FormLimits {
+    /// Non-file fields in one form.
+    static let maxFields = 64
+    /// Bytes of one field.
+    static let maxFieldBytes = 64 << 10
+    /// Bytes of all fields together.
+    static let maxTotalFieldBytes = 256 << 10
+    /// Bytes of one part's headers (and of the preamble before the first part).
+    static let maxPartHeaderBytes = 16 << 10
+    /// Headers of one part.
+    static let maxPartHeaders = 16
+    /// Bytes given to the multipart parser at once.
+    static let parserSliceBytes = 4 << 10
+
+    static func tooLarge(_ message: String) -> APIError {
+        APIError(.contentTooLarge, code: "form_too_large", message: message)
     }
 }

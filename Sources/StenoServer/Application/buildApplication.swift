@@ -72,6 +72,7 @@ public func buildApplication(
     let secret = try WebhookSigner.secret(
         configured: configuration.webhookSecret, dataDirectory: configuration.dataDirectory,
         sharedDatabase: configuration.databaseURL != nil)
+    if let secret { LogRedaction.register(secret: secret) }
     let webhooks = WebhookDispatcher(
         store: store, policy: callbacks, signer: WebhookSigner(secret: secret ?? ""),
         clock: clock, metrics: metrics, settings: .init(configuration), wake: workers.finished, ready: ready, logger: logger)
@@ -125,9 +126,18 @@ public func buildApplication(
     // left is delivered after the restart), then the database pool closes.
     // The idle timeout closes connections that send nothing: a request head that never completes, a stopped
     // body, an idle keep-alive connection (a response being computed does not count as idle).
+    // Every connection counts against one budget and must send its head in time and its body at a minimum rate
+    // (ConnectionGuard): no client holds descriptors without sending.
+    let budget = ConnectionBudget(maxConnections: configuration.maxConnections
+        ?? DescriptorLimit.defaultMaxConnections(forLimit: DescriptorLimit.raiseSoftLimit()))
+    let connectionLogger = logger
+    let guardSettings = ConnectionGuard.Settings(
+        headerTimeout: .milliseconds(Int64(configuration.headerTimeout * 1000)), minBodyRate: Int(configuration.minUploadRate))
     var app = Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(configuration.idleTimeout * 1000)))),
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: [ConnectionGuard(budget: budget, settings: guardSettings, logger: connectionLogger)],
+            idleTimeout: .milliseconds(Int64(configuration.idleTimeout * 1000)))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "steno"),
         services: services,
         onServerRunning: { [logger] channel in

@@ -19,6 +19,6 @@ public enum StenoNode {
     /// node never takes its predecessor's leases for its own. It prefixes every lease owner.
     public static func newID() -> String {
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "steno"
-        return host + "-" + UUID().uuidString.prefix(8).lowercased()
+        return host + "-" + SystemRandom.token().prefix(8)
     }
 }

@@ -4,7 +4,8 @@ import Foundation
 extension ServerConfiguration {
     static let accessVariables = [
         "STENO_API_KEYS_FILE", "STENO_API_KEYS", "STENO_OPEN", "STENO_MAX_JOBS_PER_KEY", "STENO_RATE_LIMIT",
-        "STENO_IDLE_TIMEOUT", "STENO_UPLOAD_STALL_TIMEOUT",
+        "STENO_IDLE_TIMEOUT", "STENO_UPLOAD_STALL_TIMEOUT", "STENO_MAX_CONNECTIONS", "STENO_HEADER_TIMEOUT",
+        "STENO_MIN_UPLOAD_RATE",
     ]
 
     /// Reads the access settings of `settings` (already without empty values).
@@ -53,6 +54,20 @@ extension ServerConfiguration {
         }
         if let value = try timeout("STENO_IDLE_TIMEOUT") { idleTimeout = value }
         if let value = try timeout("STENO_UPLOAD_STALL_TIMEOUT") { uploadStallTimeout = value }
+        if let value = try timeout("STENO_HEADER_TIMEOUT") { headerTimeout = value }
+        if let text = settings["STENO_MAX_CONNECTIONS"] {
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value >= 1 else {
+                throw ConfigurationError(description: "\(Self.describe("STENO_MAX_CONNECTIONS"))=\(text) is not a whole number of at least 1")
+            }
+            maxConnections = value
+        }
+        if let text = settings["STENO_MIN_UPLOAD_RATE"] {
+            let rate = text.lowercased().hasSuffix("/s") ? String(text.dropLast(2)) : text
+            guard let value = ValueParser.bytes(rate), value >= 0 else {
+                throw ConfigurationError(description: "\(Self.describe("STENO_MIN_UPLOAD_RATE"))=\(text) is not a rate in bytes per second (like 1K, 512, 0 for none)")
+            }
+            minUploadRate = value
+        }
     }
 
     /// Open mode (no keys) serves only this machine unless told to run open: anyone who can reach a public

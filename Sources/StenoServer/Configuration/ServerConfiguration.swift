@@ -67,6 +67,13 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout: TimeInterval = 60
     /// An upload body that stops for this long fails `408 upload_stalled` and its file is removed.
     public var uploadStallTimeout: TimeInterval = 30
+    /// Open connections at most; past it the oldest connection still waiting for a request is closed. Nil: three
+    /// quarters of the open-file limit (`DescriptorLimit.defaultMaxConnections`).
+    public var maxConnections: Int?
+    /// A new connection must send a complete request head within this time.
+    public var headerTimeout: TimeInterval = 10
+    /// Slowest request body accepted, in bytes per second (measured over 20 s of waiting on the client); 0 = off.
+    public var minUploadRate: Int64 = 1024
     /// Webhook signing secret; unset, a single node keeps a random one in `<data>/webhook-secret`.
     public var webhookSecret: String?
     /// Host names and address blocks that callbacks may reach although private (loopback, RFC 1918, …).

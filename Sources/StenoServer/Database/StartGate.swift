@@ -22,7 +22,7 @@ package final class StartGate: Sendable {
 
     /// Returns once the gate is open (at once if it is), or when the task is cancelled.
     package func wait() async {
-        let id = UUID()
+        let id = SystemRandom.uuid()
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in

@@ -60,7 +60,7 @@ public protocol JobStore: Sendable {
     func purgeable(now: Date, limit: Int) async throws -> [Job]
     /// Every file name that some row points at, to find orphans.
     func referencedFiles() async throws -> Set<String>
-    /// A write succeeds (for `/readyz`).
+    /// The job table can be read (as uploads and listings read it) and a write succeeds (for `/readyz`).
     func checkWritable() async -> Bool
 }
 

@@ -33,7 +33,7 @@ extension PostgresJobStore: WebhookStore {
     }
 
     public func claimWebhooks(owner: String, limit: Int, maxAttempts: Int, leaseDuration: TimeInterval, now: Date) async throws -> [WebhookLease] {
-        let token = UUID().uuidString.lowercased()
+        let token = SystemRandom.token()
         let expiry = now.addingTimeInterval(leaseDuration)
         // Two parts on disjoint rows, as in the job claim: deliveries whose every attempt was interrupted fail;
         // then the due ones of terminal jobs are taken, oldest due first.

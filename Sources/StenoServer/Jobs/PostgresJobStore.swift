@@ -95,7 +95,7 @@ public final class PostgresJobStore: JobStore {
     }
 
     public func claim(owner: String, leaseDuration: TimeInterval, now: Date) async throws -> JobLease? {
-        let token = UUID().uuidString.lowercased()
+        let token = SystemRandom.token()
         let expiry = now.addingTimeInterval(leaseDuration)
         // One statement, two parts on disjoint rows. First, runnable jobs that have used every attempt (each one
         // ended in a crash or a lost lease) fail instead of running again. Then the oldest runnable job with
@@ -285,6 +285,9 @@ public final class PostgresJobStore: JobStore {
 
     public func checkWritable() async -> Bool {
         do {
+            // The job table answers the reads uploads and listings make, and the database takes a write.
+            _ = try await one("SELECT count(*) FROM steno_jobs WHERE state = 'pending'")
+            _ = try await all("SELECT * FROM steno_jobs ORDER BY seq DESC LIMIT 1")
             return try await changedOne("UPDATE steno_health SET checked_at = \(Date()) RETURNING 1")
         } catch {
             logger.warning("job store is not writable", metadata: ["error": "\(String(reflecting: error))"])

@@ -22,7 +22,7 @@ extension SQLiteJobStore: WebhookStore {
     }
 
     public func claimWebhooks(owner: String, limit: Int, maxAttempts: Int, leaseDuration: TimeInterval, now: Date) async throws -> [WebhookLease] {
-        let token = UUID().uuidString.lowercased()
+        let token = SystemRandom.token()
         let now = now.timeIntervalSince1970
         return try await pool.write { db in
             // Every attempt started and none recorded: the node died each time. Give up rather than loop.

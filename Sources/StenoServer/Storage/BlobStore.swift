@@ -30,6 +30,6 @@ public protocol BlobStore: Sendable {
 extension BlobStore {
     /// A new result name for a job: unique per write (see `writeResult`).
     static func resultName(jobID: UUID) -> String {
-        "results/" + jobID.uuidString.lowercased() + "-" + UUID().uuidString.prefix(8).lowercased() + ".json"
+        "results/" + jobID.uuidString.lowercased() + "-" + SystemRandom.token().prefix(8) + ".json"
     }
 }

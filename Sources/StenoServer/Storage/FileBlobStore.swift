@@ -22,13 +22,17 @@ public struct FileBlobStore: BlobStore {
 
     /// A fresh path in `tmp/` for an upload or result being written.
     public func temporaryFile() -> URL {
-        temporaryDirectory.appendingPathComponent(UUID().uuidString.lowercased() + ".part")
+        temporaryDirectory.appendingPathComponent(SystemRandom.token() + ".part")
     }
 
-    /// Moves a finished temporary file to its final name. Returns the name to store in the job row.
+    /// Moves a finished temporary file to its final name, on stable storage: the file's data is synced, then
+    /// the rename, then the directory entry, so that the row written next never points at a file a power loss
+    /// could take away. Returns the name to store in the job row.
     public func commitAudio(_ temporary: URL, jobID: UUID) throws -> String {
         let name = "audio/" + jobID.uuidString.lowercased()
+        try Durability.syncFile(at: temporary)
         try moveAtomically(temporary, to: url(for: name))
+        try Durability.syncDirectory(audioDirectory)
         return name
     }
 
@@ -55,6 +59,7 @@ public struct FileBlobStore: BlobStore {
             try? FileManager.default.removeItem(at: temporary)
             throw error
         }
+        try Durability.syncDirectory(resultsDirectory)
         return name
     }
 

@@ -27,7 +27,7 @@ public struct PostgresBlobStore: BlobStore {
     }
 
     public func temporaryFile() -> URL {
-        scratch.appendingPathComponent(UUID().uuidString.lowercased() + ".part")
+        scratch.appendingPathComponent(SystemRandom.token() + ".part")
     }
 
     public func commitAudio(_ temporary: URL, jobID: UUID) async throws -> String {

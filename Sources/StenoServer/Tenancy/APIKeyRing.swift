@@ -55,6 +55,7 @@ public struct APIKeyRing: Sendable {
                 throw ConfigurationError(description: "the key of tenant '\(tenant)' must be at least \(Self.minimumKeyLength) printable ASCII characters without spaces or commas (use `steno keys generate`)")
             }
             entries.append(Entry(tenant: tenant, digest: Self.digest(key)))
+            LogRedaction.register(secret: key)
         }
     }
 

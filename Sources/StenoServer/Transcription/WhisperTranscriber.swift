@@ -3,8 +3,8 @@ public import StenoEngine
 import Synchronization
 
 /// The product's engine: probes the upload with ffprobe and refuses it when its stated duration is over the
-/// server's limit (before spending anything on decoding), decodes with `AudioDecoder` (ffmpeg, sandboxed),
-/// checks the decoded duration again (containers can lie or state none), then runs `WhisperEngine`. One engine (one loaded model) is shared by every worker; each call runs on the
+/// server's limit (before spending anything on decoding), decodes with `AudioDecoder` (ffmpeg, sandboxed,
+/// stopped at the limit since containers can lie or state none), then runs `WhisperEngine`. One engine (one loaded model) is shared by every worker; each call runs on the
 /// worker's own inference thread.
 ///
 /// A process that never transcribes (an API node) reads only the model's language list and never loads the
@@ -23,7 +23,7 @@ public final class WhisperTranscriber: Transcriber {
     public init(
         modelDirectory: URL, threads: Int?, maxAudioSeconds: Double, ffmpegPath: String = "ffmpeg",
         ffprobePath: String = "ffprobe", decoderTimeout: Double = 300, decoderCPUSeconds: Int? = nil,
-        decoderMemoryBytes: Int = AudioDecoder.defaultMemoryBytes, loadingModel: Bool = true
+        decoderMemoryBytes: Int = AudioDecoder.defaultMemoryBytes, scratchDirectory: URL? = nil, loadingModel: Bool = true
     ) throws {
         self.modelDirectory = modelDirectory
         self.threads = threads
@@ -31,7 +31,7 @@ public final class WhisperTranscriber: Transcriber {
         loaded = Mutex(engine)
         decoder = AudioDecoder(
             ffmpegPath: ffmpegPath, ffprobePath: ffprobePath, timeoutSeconds: decoderTimeout,
-            cpuSeconds: decoderCPUSeconds, memoryBytes: decoderMemoryBytes)
+            cpuSeconds: decoderCPUSeconds, memoryBytes: decoderMemoryBytes, scratchDirectory: scratchDirectory)
         self.maxAudioSeconds = maxAudioSeconds
         supportedLanguages = Set(try engine?.supportedLanguages ?? WhisperEngine.supportedLanguages(modelDirectory: modelDirectory))
     }
@@ -46,7 +46,9 @@ public final class WhisperTranscriber: Transcriber {
             modelDirectory: configuration.modelDirectory, threads: configuration.threads,
             maxAudioSeconds: configuration.maxAudioSeconds, ffmpegPath: configuration.ffmpegPath,
             decoderTimeout: configuration.decoderTimeout, decoderCPUSeconds: configuration.decoderCPUSeconds,
-            decoderMemoryBytes: Int(configuration.decoderMemoryBytes), loadingModel: configuration.role.runsWorkers)
+            decoderMemoryBytes: Int(configuration.decoderMemoryBytes),
+            scratchDirectory: configuration.dataDirectory.appendingPathComponent("tmp", isDirectory: true),
+            loadingModel: configuration.role.runsWorkers)
     }
 
     /// The loaded engine, loading it now if this process started without it.
@@ -68,11 +70,11 @@ public final class WhisperTranscriber: Transcriber {
         // A second of slack: stated durations are rounded, and estimated from the bitrate for some formats.
         if let stated = probe.duration, stated > maxAudioSeconds + 1 { throw tooLong(stated) }
         if isCancelled() { throw EngineError.cancelled }
-        let samples = try decoder.decode(file: file)
-        let seconds = Double(samples.count) / Double(AudioDecoder.sampleRate)
-        guard seconds <= maxAudioSeconds else { throw tooLong(seconds) }
+        // Decoding stops at the limit whatever the container states, and the samples are spooled to disk
+        // rather than held on the heap: a file that lies about its length costs neither memory nor hours.
+        let audio = try decoder.decode(file: file, limitSeconds: maxAudioSeconds)
         if isCancelled() { throw EngineError.cancelled }
-        return try engine().transcribe(samples: samples, options: options, progress: progress, isCancelled: isCancelled)
+        return try engine().transcribe(audio: audio, options: options, progress: progress, isCancelled: isCancelled)
     }
 
     private func tooLong(_ seconds: Double) -> JobFailure {

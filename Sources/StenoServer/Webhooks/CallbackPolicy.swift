@@ -49,6 +49,10 @@ package struct CallbackPolicy: Sendable {
         ("224.0.0.0/4", "multicast"), ("240.0.0.0/4", "reserved"),
         ("::/128", "unspecified"), ("::1/128", "loopback"), ("::/96", "IPv4-compatible"), ("fc00::/7", "private"),
         ("fe80::/10", "link-local"), ("fec0::/10", "site-local"), ("ff00::/8", "multicast"),
+        // Translation prefixes whose targets are chosen by a local translator (RFC 8215), discard-only (RFC
+        // 6666), Teredo (its client address is obfuscated, so it cannot be checked) and documentation.
+        ("64:ff9b:1::/48", "NAT64 local-use"), ("100::/64", "discard-only"), ("2001::/32", "Teredo"),
+        ("2001:db8::/32", "documentation"),
     ].map { (IPNetwork($0.0)!, $0.1) }
 
     package init() {}

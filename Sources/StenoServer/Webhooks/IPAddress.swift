@@ -34,9 +34,13 @@ package struct IPAddress: Hashable, Sendable, CustomStringConvertible {
     package var unmapped: IPAddress {
         guard bytes.count == 16 else { return self }
         let mapped: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
+        // IPv4-translated (RFC 2765, `::ffff:0:a.b.c.d`): reaches the same IPv4 host through a translator.
+        let translated: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0]
         let nat64: [UInt8] = [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0]
         let prefix = Array(bytes.prefix(12))
-        if prefix == mapped || prefix == nat64 { return IPAddress(bytes: Array(bytes.suffix(4)))! }
+        if prefix == mapped || prefix == translated || prefix == nat64 { return IPAddress(bytes: Array(bytes.suffix(4)))! }
+        // 6to4 (RFC 3056, `2002:AABB:CCDD::/48`): a relay delivers it to the IPv4 address in bytes 2–5.
+        if bytes[0] == 0x20, bytes[1] == 0x02 { return IPAddress(bytes: Array(bytes[2..<6]))! }
         return self
     }
 

@@ -44,7 +44,7 @@ public final class WebhookDispatcher: Service {
     private let wake: WakeSignal
     /// Opens once the store can be used (PostgreSQL migrated); nothing is claimed before.
     private let ready: StartGate
-    package let instanceID = "steno-webhooks-" + UUID().uuidString.prefix(8).lowercased()
+    package let instanceID = "steno-webhooks-" + SystemRandom.token().prefix(8)
     private let stopping = Locked(false)
 
     package init(

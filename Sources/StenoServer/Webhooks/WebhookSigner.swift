@@ -68,7 +68,7 @@ extension WebhookSigner {
         if let existing = try? readSecret(file) { return existing }
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
         let secret = SymmetricKey(size: .bits256).withUnsafeBytes { bytes in bytes.map { String(format: "%02x", $0) }.joined() }
-        let temporary = dataDirectory.appendingPathComponent(".\(secretFileName).\(UUID().uuidString)")
+        let temporary = dataDirectory.appendingPathComponent(".\(secretFileName).\(SystemRandom.token())")
         guard FileManager.default.createFile(atPath: temporary.path, contents: Data((secret + "\n").utf8),
                                              attributes: [.posixPermissions: 0o600]) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary.path])

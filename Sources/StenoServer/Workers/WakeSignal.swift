@@ -26,7 +26,7 @@ package final class WakeSignal: Sendable {
     }
 
     private func waitForSignal() async {
-        let id = UUID()
+        let id = SystemRandom.uuid()
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let resumeNow = waiters.withLock { waiters -> Bool in

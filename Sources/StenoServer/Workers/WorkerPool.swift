@@ -287,7 +287,7 @@ public final class WorkerPool: Service {
     private func retryOrFail(_ lease: JobLease, error: any Error, code: String, finalCode: String, log: Logger) async throws {
         let job = lease.job
         if job.attempts >= job.maxAttempts {
-            let failure = JobFailure(code: finalCode, message: "failed \(job.attempts) times; last error: \(error)")
+            let failure = JobFailure(code: finalCode, message: "failed \(job.attempts) times; last error: \(JobFailure.clientMessage(for: error))")
             if try await handingBack(log, { try await self.store.fail(lease, failure: failure, now: self.clock.now()) }) {
                 metrics.finished(.failed)
                 finished.signal()
@@ -297,7 +297,7 @@ public final class WorkerPool: Service {
             }
         } else {
             let delay = backoff(attempt: job.attempts)
-            let failure = JobFailure(code: code, message: "\(error)")
+            let failure = JobFailure(code: code, message: JobFailure.clientMessage(for: error))
             let runAfter = clock.now().addingTimeInterval(delay)
             if try await handingBack(log, { try await self.store.release(lease, runAfter: runAfter, failure: failure, countAttempt: true) }) {
                 metrics.retried()
@@ -348,7 +348,8 @@ public final class WorkerPool: Service {
         if let failure = error as? JobFailure { return failure }
         guard let engineError = error as? EngineError else { return nil }
         switch engineError {
-        case .undecodableAudio, .emptyAudio, .unsupportedLanguage, .invalidOption, .decoderTimeout, .decoderLimitExceeded:
+        case .undecodableAudio, .emptyAudio, .audioTooLong, .unsupportedLanguage, .invalidOption, .decoderTimeout,
+             .decoderLimitExceeded:
             return JobFailure(code: engineError.code, message: engineError.description)
         case .invalidModel, .cancelled, .decoderUnavailable:
             return nil
