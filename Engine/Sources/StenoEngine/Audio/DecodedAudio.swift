@@ -76,6 +76,8 @@ struct SampleSpool {
 
     /// A spool file in `directory`, unlinked at once.
     init(directory: URL, limitSeconds: Double?) throws {
+        // The directory is made on first use (a server's scratch directory may not exist yet).
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var template = Array(directory.appendingPathComponent("steno-decoded-XXXXXX").path.utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { steno_make_temporary_file($0.baseAddress!) }
         guard descriptor >= 0 else {
