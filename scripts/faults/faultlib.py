@@ -12,6 +12,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -79,6 +80,17 @@ class Server:
     @property
     def pid(self):
         return self.process.pid
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        """Stops the server if it still runs (SIGTERM, SIGKILL after 30 s)."""
+        if self.process.poll() is None:
+            try:
+                self.terminate(timeout=30)
+            except Failure:
+                pass  # killed
 
     def wait_healthy(self, timeout=90):
         """Seconds from start until `/healthz` answers 200."""
@@ -149,11 +161,18 @@ def multipart(data, fields=None):
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def submit(base, data, fields=None, timeout=60):
-    """POST /transcribe; returns (status, body)."""
+def submit(base, data, fields=None, timeout=60, headers=None):
+    """POST /transcribe; returns (status, body). `headers` adds to the request's (say, `Authorization`)."""
     body, content_type = multipart(data, fields)
-    status, parsed, _ = request(base, "POST", "/transcribe", body, {"Content-Type": content_type}, timeout)
+    status, parsed, _ = request(base, "POST", "/transcribe", body, {"Content-Type": content_type, **(headers or {})}, timeout)
     return status, parsed
+
+
+def error_code(body):
+    """`error.code` of an error answer's JSON body, or None."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return body["error"].get("code")
+    return None
 
 
 def read_clip(number):
@@ -256,6 +275,76 @@ def _reference_run(work, numbers):
         return texts, seconds
     finally:
         server.terminate()
+
+
+# MARK: - The server process, read from /proc
+
+
+def proc_status_kb(pid, field):
+    """A `kB` figure of /proc/PID/status (`VmRSS`, `VmHWM`, …)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise Failure(f"/proc/{pid}/status has no {field}")
+
+
+def rss_mb(pid):
+    return proc_status_kb(pid, "VmRSS") / 1024
+
+
+def peak_rss_mb(pid):
+    """The process's high-water mark of resident memory (VmHWM)."""
+    return proc_status_kb(pid, "VmHWM") / 1024
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of the process (all its threads, not its children)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Sampler:
+    """Samples a process's resident memory (MB) and open descriptors every `interval` seconds on a thread of its
+    own: `samples` is a list of (seconds since start, rss MB, fds). `on_sample(rss, fds)` may return True to stop."""
+
+    def __init__(self, pid, interval, on_sample=None):
+        self.pid, self.interval, self.on_sample = pid, interval, on_sample
+        self.samples = []
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                rss, fds = rss_mb(self.pid), open_fds(self.pid)
+            except (OSError, Failure):
+                return  # the process is gone
+            self.samples.append((time.monotonic() - self.started, rss, fds))
+            if self.on_sample and self.on_sample(rss, fds):
+                return
+            self._stop.wait(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.samples
+
+    @property
+    def peak_rss(self):
+        return max((s[1] for s in self.samples), default=float("nan"))
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
 def median(values):
