@@ -67,6 +67,9 @@ import Testing
             #expect(response.status == .badRequest)
             let error = try TestJSON.decode(Components.Schemas.ErrorResponse.self, response.body).error
             #expect(error.code == "invalid_parameter")
+            // It names the parameter and what it takes.
+            let name = uri.contains("limit") ? "limit" : uri.contains("format") ? "format" : "status"
+            #expect(error.message.contains("valid \(name): it must be"), "\(error.message)")
             for leak in ["DecodingError", "codingPath", "Swift", "Context(", "debugDescription"] {
                 #expect(!error.message.contains(leak), "\(error.message)")
             }

@@ -24,7 +24,7 @@ struct OpenAPIErrorMiddleware: ServerMiddleware {
             return (HTTPResponse(status: unavailable.status, headerFields: fields), HTTPBody(APIError.body(code: unavailable.code, message: unavailable.message)))
         } catch let error as ServerError where error.httpStatus.kind == .clientError {
             // In our words: the runtime's own text is a Swift decoding error, meaningless to a client.
-            return Self.response(status: error.httpStatus, code: "invalid_parameter", message: Self.parameterMessage(error))
+            return Self.response(status: error.httpStatus, code: "invalid_parameter", message: Self.parameterMessage(error, request: request))
         } catch let error where OutOfSpace.matches((error as? ServerError)?.underlyingError ?? error) {
             // A write of the operation (a first retrieval, a deletion) found the disk full.
             logger.error("operation failed: out of storage space", metadata: ["operation": "\(operationID)", "error": "\(LogRedaction.describe(error))"])
@@ -34,6 +34,25 @@ struct OpenAPIErrorMiddleware: ServerMiddleware {
             logger.error("operation failed", metadata: ["operation": "\(operationID)", "error": "\(LogRedaction.describe(error))"])
             return Self.response(status: .internalServerError, code: "internal_error", message: "the server failed to handle the request")
         }
+    }
+
+    /// The document's query parameters with a closed set of values, checked again here only to name the one a
+    /// refused request got wrong (the runtime does not say which).
+    static let queryRules: [String: (accepts: @Sendable (String) -> Bool, expected: String)] = [
+        "format": ({ ["json", "text", "srt", "vtt"].contains($0) }, "one of json, text, srt, vtt"),
+        "status": ({ JobState(rawValue: $0) != nil }, "one of " + JobState.allCases.map(\.rawValue).joined(separator: ", ")),
+        "limit": ({ Int($0) != nil }, "a whole number from 1 to 200"),
+    ]
+
+    /// Which parameter was refused and what it takes, in our words; never the decoder's.
+    static func parameterMessage(_ error: ServerError, request: HTTPRequest) -> String {
+        let query = request.path.flatMap { URLComponents(string: $0)?.queryItems } ?? []
+        for item in query {
+            if let rule = queryRules[item.name], let value = item.value, !rule.accepts(value) {
+                return "'\(value)' is not a valid \(item.name): it must be \(rule.expected)"
+            }
+        }
+        return parameterMessage(error)
     }
 
     /// Which parameter was refused, when the runtime says; never its decoder's wording.

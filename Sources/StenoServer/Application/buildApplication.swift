@@ -138,7 +138,9 @@ public func buildApplication(
         server: .http1(configuration: .init(
             additionalChannelHandlers: [ConnectionGuard(budget: budget, settings: guardSettings, logger: connectionLogger)],
             idleTimeout: .milliseconds(Int64(configuration.idleTimeout * 1000)))),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "steno"),
+        // A deep accept queue: under a connection flood a real client's SYN waits its turn instead of being
+        // dropped and retried a second later (the kernel caps it at net.core.somaxconn).
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "steno", backlog: 4096),
         services: services,
         onServerRunning: { [logger] channel in
             // The address actually bound (port 0 resolves here): scripts and tests that start a server on a
