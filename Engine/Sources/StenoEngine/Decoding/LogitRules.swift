@@ -1,5 +1,5 @@
 /// The per-step logit rules of Whisper decoding, applied in place before choosing tokens: suppressed tokens,
-/// suppress-blank at the first step, and the timestamp grammar (`shared/reference/whisper-ct2.md` §6).
+/// suppress-blank at the first step, and the timestamp grammar (as OpenAI Whisper's `ApplyTimestampRules` and CTranslate2's `whisper.cc` apply them).
 package struct LogitRules: Sendable {
     let specials: SpecialTokens
     /// Suppressed at every step.

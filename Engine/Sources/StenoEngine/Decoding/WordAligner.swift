@@ -2,7 +2,7 @@ import Foundation
 
 /// Word-level timestamps: a teacher-forced pass over a window's text, the cross-attention of the alignment heads
 /// normalized and median-filtered, and dynamic time warping from tokens to 20 ms audio positions
-/// (`shared/reference/whisper-ct2.md` §7).
+/// (as OpenAI Whisper's `timing.py` and faster-whisper's `find_alignment` do it).
 struct WordAligner {
     let engine: WhisperEngine
     let language: String

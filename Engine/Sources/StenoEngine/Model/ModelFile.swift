@@ -26,7 +26,7 @@ struct ModelVariable: Sendable {
 }
 
 /// A parsed CTranslate2 `model.bin` (binary version ≤ 6): the variable index plus the file's bytes (memory-mapped,
-/// so loading only touches what is converted). Facts: `shared/reference/whisper-ct2.md` §1.
+/// so loading only touches what is converted). The layout is CTranslate2's (`src/models/model.cc`, `load_model`).
 package struct ModelFile: Sendable {
     static let maximumBinaryVersion: UInt32 = 6
 

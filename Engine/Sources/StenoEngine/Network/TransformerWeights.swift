@@ -1,5 +1,5 @@
 /// Weights of the Whisper transformer, converted to float32 once at load time.
-/// Names follow CTranslate2's Whisper spec (`shared/reference/whisper-ct2.md` §2).
+/// Names follow CTranslate2's Whisper spec (`python/ctranslate2/specs/whisper_spec.py` in CTranslate2).
 
 struct SelfAttentionWeights: Sendable {
     let norm: LayerNorm
