@@ -55,15 +55,21 @@ import Testing
             _ = try await Self.migrate(clients[0])
             let limit = RateLimit(requests: 2, period: 2)
             let nodes = clients.map { PostgresRateLimiter(limit: limit, client: $0, logger: Self.logger) }
+            let burstStarted = ContinuousClock.now
             #expect(try await nodes[0].acquire(tenant: "alice") == nil)
             #expect(try await nodes[1].acquire(tenant: "alice") == nil)
             let wait = try #require(try await nodes[0].acquire(tenant: "alice"))
-            #expect(wait > 0.5 && wait <= 1)
+            // About a second after the burst; on a loaded machine the three calls themselves take part of it.
+            let burst = burstStarted.duration(to: .now).seconds
+            #expect(wait > 0 && wait <= 1 && wait + burst > 0.9, "wait \(wait) s after a burst of \(burst) s")
             try await Task.sleep(for: .seconds(wait + 0.1))
             #expect(try await nodes[1].acquire(tenant: "alice") == nil)
             var next: [TimeInterval?] = []
+            let nextStarted = ContinuousClock.now
             for node in [0, 1, 0] { next.append(try await nodes[node].acquire(tenant: "alice")) }
-            #expect(next.filter { $0 == nil }.count <= 1, "\(next)")
+            // One refill a second: at most one of three quick calls goes, one more per second they took.
+            let allowed = 1 + Int(nextStarted.duration(to: .now).seconds)
+            #expect(next.filter { $0 == nil }.count <= allowed, "\(next)")
             #expect(next.compactMap { $0 }.allSatisfy { $0 > 0 && $0 <= 1 }, "\(next)")
         }
     }
