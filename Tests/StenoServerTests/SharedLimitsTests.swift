@@ -47,30 +47,26 @@ import Testing
         }
     }
 
-    /// 2 per 2 s (one every second): a burst of two, then the third waits about a second; after that wait one
-    /// more goes ahead (on the other node), and of the next three at most one does: however long the sleep
-    /// overshot on a loaded machine, the shared budget never holds more than two.
+    /// 2 per 20 s (one every 10 s): a burst of two, then the third waits up to 10 s; after that wait one more
+    /// goes ahead (on the other node), and none of the next three does. The long period keeps the test
+    /// exact on a loaded machine, where each call may take a second: the budget refills only every 10 s.
     @Test func sharedBudgetRefillsEvenly() async throws {
         try await server.withDatabase(nodes: 2) { clients in
             _ = try await Self.migrate(clients[0])
-            let limit = RateLimit(requests: 2, period: 2)
+            let limit = RateLimit(requests: 2, period: 20)
             let nodes = clients.map { PostgresRateLimiter(limit: limit, client: $0, logger: Self.logger) }
             let burstStarted = ContinuousClock.now
             #expect(try await nodes[0].acquire(tenant: "alice") == nil)
             #expect(try await nodes[1].acquire(tenant: "alice") == nil)
             let wait = try #require(try await nodes[0].acquire(tenant: "alice"))
-            // About a second after the burst; on a loaded machine the three calls themselves take part of it.
             let burst = burstStarted.duration(to: .now).seconds
-            #expect(wait > 0 && wait <= 1 && wait + burst > 0.9, "wait \(wait) s after a burst of \(burst) s")
+            #expect(wait > 0 && wait <= 10 && wait + burst > 9, "wait \(wait) s after a burst of \(burst) s")
             try await Task.sleep(for: .seconds(wait + 0.1))
             #expect(try await nodes[1].acquire(tenant: "alice") == nil)
             var next: [TimeInterval?] = []
-            let nextStarted = ContinuousClock.now
             for node in [0, 1, 0] { next.append(try await nodes[node].acquire(tenant: "alice")) }
-            // One refill a second: at most one of three quick calls goes, one more per second they took.
-            let allowed = 1 + Int(nextStarted.duration(to: .now).seconds)
-            #expect(next.filter { $0 == nil }.count <= allowed, "\(next)")
-            #expect(next.compactMap { $0 }.allSatisfy { $0 > 0 && $0 <= 1 }, "\(next)")
+            #expect(next.filter { $0 == nil }.isEmpty, "\(next)")
+            #expect(next.compactMap { $0 }.allSatisfy { $0 > 0 && $0 <= 10 }, "\(next)")
         }
     }
 
