@@ -8,7 +8,7 @@ import Testing
 
 /// Several real `steno serve` processes (release build, real engine) on one real PostgreSQL: the distributed
 /// mode end to end. `make test` builds the `steno` binary first.
-@Suite(.postgresServer, .serialized) struct ClusterTests {
+@Suite(.requiresPostgres, .postgresServer, .serialized) struct ClusterTests {
     private var server: PostgresTestServer {
         get throws { try #require(PostgresTestServer.current, "the suite's .postgresServer trait starts it") }
     }

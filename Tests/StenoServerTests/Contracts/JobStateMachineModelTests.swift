@@ -248,7 +248,7 @@ enum JobStateMachineModel {
     }
 }
 
-@Suite(.postgresServer) struct PostgresJobStateMachineModelTests {
+@Suite(.requiresPostgres, .postgresServer) struct PostgresJobStateMachineModelTests {
     @Test(arguments: JobStateMachineModel.seeds([11, 12, 13]))
     func postgresFollowsTheModel(seed: UInt64) async throws {
         let server = try #require(PostgresTestServer.current, "the suite's .postgresServer trait starts it")

@@ -14,7 +14,7 @@ import Glibc
 /// The server raises the error from a trigger on the blob chunks (`RAISE … USING ERRCODE = 'disk_full'`: the
 /// very error a full disk gives, through the same protocol), and, when the tests run as root and may mount a
 /// tmpfs, from a tablespace on a 2 MiB tmpfs that really fills.
-@Suite(.postgresServer) struct PostgresDiskFullTests {
+@Suite(.requiresPostgres, .postgresServer) struct PostgresDiskFullTests {
     private var server: PostgresTestServer {
         get throws { try #require(PostgresTestServer.current, "the suite's .postgresServer trait starts it") }
     }

@@ -6,6 +6,18 @@ import StenoEngine
 import StenoServer
 import Testing
 
+/// The checkout the tests run from.
+enum Repository {
+    /// The first folder above this file that holds the package's Package.swift.
+    static let root: URL = {
+        var folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("Package.swift").path), folder.path != "/" {
+            folder = folder.deletingLastPathComponent()
+        }
+        return folder
+    }()
+}
+
 /// A directory removed when the value goes away.
 final class TemporaryDirectory: Sendable {
     let url: URL

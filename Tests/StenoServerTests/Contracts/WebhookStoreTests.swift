@@ -43,7 +43,7 @@ import Testing
 }
 
 /// The webhook store contract on a real PostgreSQL server.
-@Suite(.postgresServer) struct PostgresWebhookStoreTests {
+@Suite(.requiresPostgres, .postgresServer) struct PostgresWebhookStoreTests {
     private static let logger: Logger = {
         var logger = Logger(label: "steno.jobs.postgres")
         logger.logLevel = .warning

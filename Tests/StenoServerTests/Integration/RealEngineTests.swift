@@ -8,8 +8,7 @@ import Testing
 /// Recordings and the model the real-engine tests use: Debian's pocketsphinx-testdata and the model that
 /// `scripts/install-model.sh` installs (both are set up by `make test`).
 enum Fixtures {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let model = repository.appendingPathComponent("models/tiny.en")
+    static let model = Repository.root.appendingPathComponent("models/tiny.en")
     static let librivox = URL(fileURLWithPath: "/usr/share/pocketsphinx/test/data/librivox")
 
     static func recording(_ number: String) -> URL {

@@ -9,7 +9,7 @@ import Testing
 
 /// The per-tenant limits of nodes sharing one PostgreSQL database hold for all of them together: one request
 /// budget and one job bound per tenant, whichever nodes the requests reach.
-@Suite(.postgresServer) struct SharedLimitsTests {
+@Suite(.requiresPostgres, .postgresServer) struct SharedLimitsTests {
     private var server: PostgresTestServer {
         get throws { try #require(PostgresTestServer.current, "the suite's .postgresServer trait starts it") }
     }

@@ -5,7 +5,7 @@ import StenoServer
 import Testing
 
 /// The job store contract on a real PostgreSQL server, plus what only several nodes on one database can show.
-@Suite(.postgresServer) struct PostgresJobStoreTests {
+@Suite(.requiresPostgres, .postgresServer) struct PostgresJobStoreTests {
     private static let t0 = JobStoreContract.t0
 
     private var server: PostgresTestServer {

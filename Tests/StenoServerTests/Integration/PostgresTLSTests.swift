@@ -8,7 +8,7 @@ import Testing
 /// certificate names only `localhost` and is signed by a throwaway private CA, and which takes TCP connections
 /// only over TLS (`hostssl`). Everything goes through the product's path: `PostgresURL` → `PostgresDatabase`
 /// (the pool, which migrates) and `JobNotificationListener` (the LISTEN connection).
-@Suite(.tlsPostgresServer) struct PostgresTLSTests {
+@Suite(.requiresPostgres, .tlsPostgresServer) struct PostgresTLSTests {
     private var fixture: TLSPostgresServer {
         get throws { try #require(TLSPostgresServer.current, "the suite's .tlsPostgresServer trait starts it") }
     }

@@ -11,7 +11,7 @@ import Glibc
 /// A throwaway PostgreSQL server for a test suite: `initdb` in a temporary directory, `postgres` on a free
 /// loopback port (unix socket in the same directory), one fresh database per test, everything stopped and deleted
 /// at the end. Uses the server binaries of Debian's `postgresql` package (`scripts/setup.sh` installs it); a
-/// missing PostgreSQL fails the tests rather than skipping them.
+/// missing PostgreSQL skips the suites with a message outside CI and fails them in CI (`requiresPostgres`).
 ///
 /// PostgreSQL refuses to run as root: under root (CI) the server runs as the `postgres` user through `runuser`,
 /// in a directory owned by that user; otherwise as the current user. A watchdog in the launching shell stops the
@@ -319,7 +319,7 @@ final class PostgresTestServer: @unchecked Sendable {
     }
 }
 
-/// Starts a `PostgresTestServer` around a whole suite (`@Suite(.postgresServer)`); its tests find it in
+/// Starts a `PostgresTestServer` around a whole suite (`@Suite(.requiresPostgres, .postgresServer)`); its tests find it in
 /// `PostgresTestServer.current`.
 extension PostgresTestServer {
     /// A logger for the stores of a test: warnings only (migrations log at info, once per test).
@@ -354,4 +354,19 @@ struct PostgresServerTrait: SuiteTrait, TestScoping {
 
 extension Trait where Self == PostgresServerTrait {
     static var postgresServer: Self { Self() }
+}
+
+/// Suites that need PostgreSQL skip, saying so, on a machine without it; in CI (`CI` set) they always run, so a
+/// missing server fails them instead of hiding them.
+extension PostgresTestServer {
+    static var canRun: Bool {
+        ProcessInfo.processInfo.environment["CI"] != nil || (try? serverBinaries()) != nil
+    }
+}
+
+extension Trait where Self == ConditionTrait {
+    static var requiresPostgres: Self {
+        .enabled(if: PostgresTestServer.canRun,
+                 "PostgreSQL is not installed (Debian's postgresql package; scripts/setup.sh installs it): skipped outside CI")
+    }
 }

@@ -5,7 +5,7 @@ import StenoServer
 import Testing
 
 /// The blob store of the distributed mode on a real PostgreSQL, with the job store's migrations.
-@Suite(.postgresServer) struct PostgresBlobStoreTests {
+@Suite(.requiresPostgres, .postgresServer) struct PostgresBlobStoreTests {
     private var server: PostgresTestServer {
         get throws { try #require(PostgresTestServer.current, "the suite's .postgresServer trait starts it") }
     }
