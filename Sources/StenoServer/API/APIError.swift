@@ -42,16 +42,6 @@ extension APIError {
     static func invalidJobID(_ id: String) -> APIError {
         APIError(.badRequest, code: "invalid_job_id", message: "'\(id)' is not a job id (a UUID)")
     }
-
-    /// The database did not answer (PostgreSQL down or restarting): a retry soon will likely work.
-    static func databaseUnavailable() -> APIError {
-        APIError(.serviceUnavailable, code: "database_unavailable", message: "the database is unavailable; retry shortly",
-                 headers: [.retryAfter: "5"])
-    }
-
-    static func internalError() -> APIError {
-        APIError(.internalServerError, code: "internal_error", message: "the server failed to handle the request")
-    }
 }
 
 /// Turns every error that escapes a route into the JSON error body, and answers unknown routes the same way.
@@ -61,39 +51,24 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as APIError {
-            return error.jsonResponse()
-        } catch let error as DatabaseUnavailable {
-            logger.warning("request failed: database unavailable", metadata: ["error": "\(LogRedaction.describe(error))", "path": "\(request.uri.path)"])
-            return APIError.databaseUnavailable().jsonResponse()
         } catch let error as HTTPError {
-            if error.status == .notFound, let allowed = Self.allowedMethods(for: request.uri.path) {
+            // The router's own errors: an unknown path, or a known one asked with a method it does not take.
+            if error.status == .notFound, let route = Route(path: request.uri.path) {
                 return APIError(
                     .methodNotAllowed, code: "method_not_allowed",
-                    message: "\(request.method.rawValue) is not allowed on \(request.uri.path); use \(allowed)",
-                    headers: [.allow: allowed]
+                    message: "\(request.method.rawValue) is not allowed on \(request.uri.path); use \(route.allowHeader)",
+                    headers: [.allow: route.allowHeader]
                 ).jsonResponse()
             }
             let code = error.status == .notFound ? "not_found" : "http_\(error.status.code)"
             return APIError(error.status, code: code, message: error.body ?? error.status.reasonPhrase).jsonResponse()
-        } catch where OutOfSpace.matches(error) {
-            logger.error("request failed: out of storage space", metadata: ["error": "\(LogRedaction.describe(error))", "path": "\(request.uri.path)"])
-            return OutOfSpace.apiError.jsonResponse()
         } catch {
-            logger.error("request failed", metadata: ["error": "\(LogRedaction.describe(error))", "path": "\(request.uri.path)"])
-            return APIError.internalError().jsonResponse()
-        }
-    }
-
-    /// The methods of the document's paths, so that a known path asked with another method gets 405, not 404.
-    static func allowedMethods(for path: String) -> String? {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-        switch parts.count {
-        case 1 where parts[0] == "transcribe": return "GET, POST"
-        case 2 where parts[0] == "transcribe": return "GET, DELETE"
-        case 2 where parts[0] == "api" && parts[1] == "transcribe": return "POST"
-        case 1 where ["healthz", "readyz", "metrics", "openapi.yaml", "docs"].contains(String(parts[0])): return "GET"
-        default: return nil
+            let (answer, level) = ErrorMap.response(for: error)
+            if let level {
+                logger.log(level: level, "request failed: \(answer.code)",
+                           metadata: ["error": "\(LogRedaction.describe(error))", "path": "\(request.uri.path)"])
+            }
+            return answer.jsonResponse()
         }
     }
 }

@@ -4,19 +4,15 @@ import OpenAPIRuntime
 import StenoEngine
 
 /// The generated operations: job status and results, listing, deletion, the removed endpoint, health.
-/// Every answer is a case of the generated output types, so what the server sends follows the document.
+/// Every answer is a case of the generated output types, so what the server sends follows the document; the
+/// job service does the work.
 struct JobsAPI: APIProtocol {
-    let store: any JobStore
-    let blobs: any BlobStore
-    let clock: any WallClock
-    let metrics: StenoMetrics
-    let retrievalGrace: TimeInterval
+    let jobs: JobService
+    /// `/readyz` fails below this much free space where uploads are spooled.
     let minFreeDiskBytes: Int64
     let logger: Logger
     /// Webhook deliveries, shown in a job's status.
     var webhooks: (any WebhookStore)? = nil
-    /// Signalled when a cancellation finishes a job, so its webhook goes at once.
-    var jobFinished: WakeSignal? = nil
 
     // MARK: GET /transcribe/{job_id}
 
@@ -24,13 +20,12 @@ struct JobsAPI: APIProtocol {
         guard let id = UUID(uuidString: input.path.jobId) else {
             return .badRequest(.init(body: .json(Self.error(.invalidJobID(input.path.jobId)))))
         }
-        let now = clock.now()
-        // Another tenant's job does not exist for this one. A finished job past its deadline is gone even before
-        // the cleaner's next pass; an unfinished one is kept until it finishes.
-        guard var job = try await store.job(id: id, tenant: Tenant.current), job.expiresAt > now || !job.state.isTerminal else {
-            return .notFound(.init(body: .json(Self.error(.jobNotFound(input.path.jobId)))))
+        let job: Job
+        switch try await jobs.lookup(id: id, tenant: Tenant.current) {
+        case .notFound: return .notFound(.init(body: .json(Self.error(.jobNotFound(input.path.jobId)))))
+        case .gone(let tombstone, let reason): return .gone(.init(body: .json(Self.gone(tombstone, reason))))
+        case .found(let found): job = found
         }
-        if let gone = Self.gone(job) { return .gone(.init(body: .json(gone))) }
         let format = input.query.format ?? .json
 
         guard job.state == .completed else {
@@ -39,26 +34,17 @@ struct JobsAPI: APIProtocol {
                     .conflict, code: "job_not_completed",
                     message: "the job is \(job.state.rawValue); the \(format.rawValue) transcript exists once it is completed")))))
             }
-            let position = job.state == .pending ? try await store.queuePosition(id: id) : nil
+            let position = try await jobs.queuePosition(of: job)
             return .ok(.init(body: .json(try await withWebhook(JobPresenter.status(job, queuePosition: position, result: nil)))))
         }
 
-        // Completed: read the result, then record the retrieval (the answer is built before any deletion).
-        guard let resultPath = job.resultPath, let data = try await Self.readIfPresent(resultPath, from: blobs),
-              let result = try? ResultCoding.decoder.decode(TranscriptionResult.self, from: data) else {
-            // The cleaner got there between the read of the row and the read of the file.
+        guard case .result(let retrieved, let result) = try await jobs.retrieve(job) else {
             return .gone(.init(body: .json(Self.error(APIError(
                 .gone, code: "result_deleted", message: "the result was retrieved and has since been deleted")))))
         }
-        if job.retrievedAt == nil, let updated = try await store.markRetrieved(id: id, now: now, purgeAt: now.addingTimeInterval(retrievalGrace)) {
-            job = updated
-            if retrievalGrace <= 0 {
-                for name in try await store.purgeFiles(id: id, now: now) { await blobs.remove(name) }
-            }
-        }
         switch format {
         case .json:
-            return .ok(.init(body: .json(try await withWebhook(JobPresenter.status(job, queuePosition: nil, result: result)))))
+            return .ok(.init(body: .json(try await withWebhook(JobPresenter.status(retrieved, queuePosition: nil, result: result)))))
         case .text:
             return .ok(.init(body: .plainText(HTTPBody(result.rendered(as: .text)))))
         case .srt:
@@ -74,23 +60,15 @@ struct JobsAPI: APIProtocol {
         guard let id = UUID(uuidString: input.path.jobId) else {
             return .badRequest(.init(body: .json(Self.error(.invalidJobID(input.path.jobId)))))
         }
-        let now = clock.now()
-        guard let job = try await store.job(id: id, tenant: Tenant.current), job.expiresAt > now || !job.state.isTerminal else {
+        switch try await jobs.lookup(id: id, tenant: Tenant.current) {
+        case .notFound:
             return .notFound(.init(body: .json(Self.error(.jobNotFound(input.path.jobId)))))
-        }
-        if !job.state.isTerminal {
-            // Cancel: the job stays visible as `cancelled`; its audio goes now.
-            if let cancelled = try await store.cancel(id: id, now: now), cancelled.state == .cancelled {
-                metrics.finished(.cancelled)
-                jobFinished?.signal()
-                logger.info("job cancelled", metadata: ["job_id": "\(input.path.jobId)", "was": "\(job.state.rawValue)"])
+        case .gone(let job, _), .found(let job):
+            if case .cancelled(let was) = try await jobs.remove(job) {
+                logger.info("job cancelled", metadata: ["job_id": "\(input.path.jobId)", "was": "\(was.rawValue)"])
             }
-            for name in try await store.purgeFiles(id: id, now: now) { await blobs.remove(name) }
-        } else if let files = try await store.markDeleted(id: id, now: now) {
-            // A finished job: files and result go, the id answers 410 until its deadline.
-            for name in files { await blobs.remove(name) }
+            return .noContent(.init())
         }
-        return .noContent(.init())
     }
 
     // MARK: GET /transcribe
@@ -110,14 +88,12 @@ struct JobsAPI: APIProtocol {
             before = sequence
         }
         let state = input.query.status.flatMap { JobState(rawValue: $0.rawValue) }
-        let page = try await store.list(tenant: Tenant.current, state: state, before: before, limit: limit + 1)
-        var jobs: [Components.Schemas.JobStatus] = []
-        for job in page.prefix(limit) {
-            let position = job.state == .pending ? try await store.queuePosition(id: job.id) : nil
-            jobs.append(JobPresenter.status(job, queuePosition: position, result: nil))
+        let page = try await jobs.list(tenant: Tenant.current, state: state, before: before, limit: limit)
+        var statuses: [Components.Schemas.JobStatus] = []
+        for job in page.jobs {
+            statuses.append(JobPresenter.status(job, queuePosition: try await jobs.queuePosition(of: job), result: nil))
         }
-        let next = page.count > limit ? page[limit - 1].sequence : nil
-        return .ok(.init(body: .json(.init(jobs: jobs, nextCursor: next.map(String.init)))))
+        return .ok(.init(body: .json(.init(jobs: statuses, nextCursor: page.next.map(String.init)))))
     }
 
     // MARK: Removed endpoint, health
@@ -133,8 +109,7 @@ struct JobsAPI: APIProtocol {
     }
 
     func getReadiness(_ input: Operations.GetReadiness.Input) async throws -> Operations.GetReadiness.Output {
-        let database = await store.checkWritable()
-        let free = blobs.freeBytes()
+        let (database, free) = await jobs.readiness()
         let disk = (free ?? 0) >= minFreeDiskBytes
         // The model is loaded before the server starts listening: a server that answers has it.
         let checks = Components.Schemas.Readiness.ChecksPayload(model: true, database: database, disk: disk, freeBytes: free.map(Int.init))
@@ -146,24 +121,12 @@ struct JobsAPI: APIProtocol {
 
     // MARK: Helpers
 
-    /// A blob, or nil when it is gone; a database that does not answer is an error (503), not a deleted result.
-    private static func readIfPresent(_ name: String, from blobs: any BlobStore) async throws -> Data? {
-        do {
-            return try await blobs.read(name)
-        } catch let error as DatabaseUnavailable {
-            throw error
-        } catch {
-            return nil
-        }
-    }
-
     static func error(_ error: APIError) -> Components.Schemas.ErrorResponse {
         .init(error: .init(code: error.code, message: error.message))
     }
 
     /// The tombstone answer for a job whose files and result were deleted.
-    static func gone(_ job: Job) -> Components.Schemas.ErrorResponse? {
-        guard let reason = job.deletionReason else { return nil }
+    static func gone(_ job: Job, _ reason: DeletionReason) -> Components.Schemas.ErrorResponse {
         let id = job.id.uuidString.lowercased()
         switch reason {
         case .retrieved:

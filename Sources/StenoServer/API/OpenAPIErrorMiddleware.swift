@@ -15,24 +15,18 @@ struct OpenAPIErrorMiddleware: ServerMiddleware {
     ) async throws -> (HTTPResponse, HTTPBody?) {
         do {
             return try await next(request, body, metadata)
-        } catch let error as ServerError where error.underlyingError is DatabaseUnavailable {
-            logger.warning("operation failed: database unavailable", metadata: ["operation": "\(operationID)", "error": "\(LogRedaction.describe(error.underlyingError))"])
-            let unavailable = APIError.databaseUnavailable()
-            var fields = HTTPFields()
-            fields[.contentType] = "application/json; charset=utf-8"
-            fields[.retryAfter] = "5"
-            return (HTTPResponse(status: unavailable.status, headerFields: fields), HTTPBody(APIError.body(code: unavailable.code, message: unavailable.message)))
-        } catch let error as ServerError where error.httpStatus.kind == .clientError {
+        } catch let error as ServerError where error.httpStatus.kind == .clientError && !(error.underlyingError is DatabaseUnavailable) {
             // In our words: the runtime's own text is a Swift decoding error, meaningless to a client.
-            return Self.response(status: error.httpStatus, code: "invalid_parameter", message: Self.parameterMessage(error, request: request))
-        } catch let error where OutOfSpace.matches((error as? ServerError)?.underlyingError ?? error) {
-            // A write of the operation (a first retrieval, a deletion) found the disk full.
-            logger.error("operation failed: out of storage space", metadata: ["operation": "\(operationID)", "error": "\(LogRedaction.describe(error))"])
-            return Self.response(status: .init(code: 507, reasonPhrase: "Insufficient Storage"), code: "insufficient_storage",
-                                 message: OutOfSpace.apiError.message)
+            return Self.response(APIError(error.httpStatus, code: "invalid_parameter", message: Self.parameterMessage(error, request: request)))
         } catch {
-            logger.error("operation failed", metadata: ["operation": "\(operationID)", "error": "\(LogRedaction.describe(error))"])
-            return Self.response(status: .internalServerError, code: "internal_error", message: "the server failed to handle the request")
+            // A handler's own error, which the runtime wraps: mapped like every other route's.
+            let cause = (error as? ServerError)?.underlyingError ?? error
+            let (answer, level) = ErrorMap.response(for: cause)
+            if let level {
+                logger.log(level: level, "operation failed: \(answer.code)",
+                           metadata: ["operation": "\(operationID)", "error": "\(LogRedaction.describe(cause))"])
+            }
+            return Self.response(answer)
         }
     }
 
@@ -73,9 +67,9 @@ struct OpenAPIErrorMiddleware: ServerMiddleware {
         return "a parameter of the request is missing or has a value this operation does not accept (see /openapi.yaml)"
     }
 
-    private static func response(status: HTTPResponse.Status, code: String, message: String) -> (HTTPResponse, HTTPBody?) {
-        var fields = HTTPFields()
+    private static func response(_ error: APIError) -> (HTTPResponse, HTTPBody?) {
+        var fields = error.headers
         fields[.contentType] = "application/json; charset=utf-8"
-        return (HTTPResponse(status: status, headerFields: fields), HTTPBody(APIError.body(code: code, message: message)))
+        return (HTTPResponse(status: error.status, headerFields: fields), HTTPBody(APIError.body(code: error.code, message: error.message)))
     }
 }

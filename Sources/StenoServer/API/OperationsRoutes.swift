@@ -3,13 +3,13 @@ import Hummingbird
 
 /// Hand-written operations of the document: `/metrics`, `/openapi.yaml` and `/docs`.
 struct OperationsRoutes: Sendable {
-    let store: any JobStore
+    let jobs: JobService
     let metrics: StenoMetrics
     let document: String
     let docsPage: String
 
-    init(store: any JobStore, metrics: StenoMetrics) throws {
-        self.store = store
+    init(jobs: JobService, metrics: StenoMetrics) throws {
+        self.jobs = jobs
         self.metrics = metrics
         guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml", subdirectory: "Resources")
             ?? Bundle.module.url(forResource: "openapi", withExtension: "yaml") else {
@@ -20,14 +20,12 @@ struct OperationsRoutes: Sendable {
     }
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
-        router.get("/metrics") { _, _ in
-            var counts: [JobState: Int] = [:]
-            for state in JobState.allCases { counts[state] = try await store.count(state: state) }
-            metrics.jobs(counts)
+        router.get(RouterPath(Route.metrics.template)) { _, _ in
+            metrics.jobs(try await jobs.counts())
             return Self.text(metrics.render(), type: "text/plain; version=0.0.4; charset=utf-8")
         }
-        router.get("/openapi.yaml") { _, _ in Self.text(document, type: "application/yaml; charset=utf-8") }
-        router.get("/docs") { _, _ in Self.text(docsPage, type: "text/html; charset=utf-8") }
+        router.get(RouterPath(Route.openAPIDocument.template)) { _, _ in Self.text(document, type: "application/yaml; charset=utf-8") }
+        router.get(RouterPath(Route.docs.template)) { _, _ in Self.text(docsPage, type: "text/html; charset=utf-8") }
     }
 
     private static func text(_ text: String, type: String) -> Response {

@@ -10,34 +10,31 @@ import Glibc
 
 /// `POST /transcribe`, hand-written rather than generated so that the upload streams through multipart-kit's
 /// parser straight into a file: memory stays flat whatever the size, and `413` comes as soon as the limit is
-/// crossed. The job is recorded before the answer, and nothing is decoded here: `202` comes in milliseconds.
+/// crossed. This type parses and presents; the job service admits, records and announces the job. Nothing is
+/// decoded here: `202` comes in milliseconds.
 struct UploadController: Sendable {
-    let store: any JobStore
-    let blobs: any BlobStore
-    let clock: any WallClock
-    let metrics: StenoMetrics
-    let wake: WakeSignal
-    let supportedLanguages: Set<String>
-    let maxUploadBytes: Int64
-    let maxQueuedJobs: Int
-    let retention: TimeInterval
-    let maxRetention: TimeInterval
-    let maxAttempts: Int
-    /// Per-tenant bound on pending and processing jobs; nil for none.
-    let jobLimiter: TenantJobLimiter?
-    /// An upload that sends nothing for this long is cut off (its file removed); slow clients cannot hold a
-    /// connection and a temporary file forever.
-    let stallTimeout: TimeInterval
+    struct Settings: Sendable {
+        var maxUploadBytes: Int64
+        /// An upload that sends nothing for this long is cut off (its file removed); slow clients cannot hold a
+        /// connection and a temporary file forever.
+        var stallTimeout: TimeInterval
+        /// Languages the model knows, for the `language` field.
+        var supportedLanguages: Set<String>
+    }
+
+    let jobs: JobService
+    let settings: Settings
     let logger: Logger
     /// Which callback URLs are accepted (SSRF checks and the allowlist).
     var callbacks = CallbackPolicy()
 
+    private var maxUploadBytes: Int64 { settings.maxUploadBytes }
+
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
-        router.post("/transcribe") { request, _ in try await self.create(request) }
+        router.post(RouterPath(Route.jobs.template)) { request, _ in try await self.create(request) }
     }
 
     func create(_ request: Request) async throws -> Response {
-        let tenant = Tenant.current
         guard let boundary = Self.boundary(of: request.headers[.contentType]) else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type",
                            message: "send the recording as multipart/form-data with a 'file' field")
@@ -45,25 +42,18 @@ struct UploadController: Sendable {
         if let length = request.headers[.contentLength].flatMap(Int64.init), length > maxUploadBytes + Self.formOverhead {
             throw tooLarge()
         }
-        // A retried upload with a known key gets the job its first attempt created, without storing the file again.
-        let idempotencyKey = try Self.idempotencyKey(request)
-        if let idempotencyKey, let existing = try await store.job(idempotencyKey: idempotencyKey, tenant: tenant) {
-            return try Self.created(existing)
+        // A retried upload with a known key gets the job its first attempt created, without storing the file
+        // again; a full queue or a tenant at its bound is refused before the body is read.
+        let admission: JobService.Admission
+        switch try await jobs.admit(tenant: Tenant.current, idempotencyKey: try Self.idempotencyKey(request)) {
+        case .existing(let job): return try Self.created(job)
+        case .admitted(let held): admission = held
         }
-        // Refused before the body is read when the queue is full already; the insert checks again, for uploads
-        // arriving together (on any node).
-        if try await store.count(state: .pending) >= maxQueuedJobs { throw queueFull() }
-        // The tenant's place is held from before the body is read until its job is recorded.
-        var reserved = false
-        defer { if reserved { jobLimiter?.release(tenant: tenant) } }
-        if let jobLimiter {
-            reserved = try await jobLimiter.reserve(tenant: tenant, store: store)
-            guard reserved else { throw jobLimiter.refusal() }
-        }
+        defer { admission.release() }
 
-        let (temporary, descriptor) = try Self.createUploadFile(blobs)
-        var committed = false
-        defer { if !committed { try? FileManager.default.removeItem(at: temporary) } }
+        let (temporary, descriptor) = try Self.createUploadFile(jobs.blobs)
+        // Gone by the end either way: `create` moves it into the blob store, a refused upload leaves it here.
+        defer { try? FileManager.default.removeItem(at: temporary) }
         let form: ReceivedForm
         do {
             defer { close(descriptor) }
@@ -80,45 +70,10 @@ struct UploadController: Sendable {
         guard form.fileBytes > 0 else {
             throw APIError(.unprocessableContent, code: "empty_file", message: "the uploaded file is empty")
         }
-        let options = try jobOptions(form.fields)
-        let lifetime = try deleteAfter(form.fields["delete_after_seconds"])
-        let callback = try await webhook(form.fields)
-
-        let id = SystemRandom.uuid()
-        let now = clock.now()
-        let audioPath = try await blobs.commitAudio(temporary, jobID: id)
-        committed = true
-        var record = Job(
-            id: id, options: options, createdAt: now, expiresAt: now.addingTimeInterval(lifetime),
-            maxAttempts: maxAttempts, audioPath: audioPath, audioBytes: form.fileBytes)
-        record.idempotencyKey = idempotencyKey
-        record.webhook = callback
-        record.tenant = tenant
-        let job: Job
-        do {
-            // The store keeps the bounds across nodes: the checks above only see what was there before the body.
-            job = try await store.insert(
-                record, limits: InsertLimits(maxActiveJobsPerTenant: jobLimiter?.maxJobs, maxPendingJobs: maxQueuedJobs))
-        } catch {
-            await blobs.remove(audioPath)
-            if error is TenantJobLimitReached, let jobLimiter { throw jobLimiter.refusal() }
-            if error is QueueFull { throw queueFull() }
-            throw error
-        }
-        if job.id != id {
-            // A concurrent upload with the same key won the race: answer with its job, drop this copy.
-            await blobs.remove(audioPath)
-        } else {
-            metrics.accepted()
-            wake.signal()
-        }
-        return try Self.created(job)
-    }
-
-    /// `503 queue_full`: the queue bound is reached; the client retries later.
-    private func queueFull() -> APIError {
-        APIError(.serviceUnavailable, code: "queue_full",
-                 message: "\(maxQueuedJobs) jobs are waiting already; retry later", headers: [.retryAfter: "30"])
+        let newJob = JobService.NewJob(
+            options: try jobOptions(form.fields), lifetime: try deleteAfter(form.fields["delete_after_seconds"]),
+            webhook: try await webhook(form.fields), audio: temporary, audioBytes: form.fileBytes)
+        return try Self.created(try await jobs.create(newJob, admission: admission))
     }
 
     /// The `202` answer for a job: its id, state and times, and its status URL in `Location`.
@@ -127,7 +82,7 @@ struct UploadController: Sendable {
             jobId: job.id.uuidString.lowercased(), status: Components.Schemas.JobState(rawValue: job.state.rawValue)!,
             createdAt: job.createdAt, expiresAt: job.expiresAt)
         var headers = HTTPFields()
-        headers[.location] = "/transcribe/\(body.jobId)"
+        headers[.location] = Route.jobPath(body.jobId)
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: .accepted, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try APIJSON.encoder.encode(body))))
     }
@@ -151,32 +106,24 @@ struct UploadController: Sendable {
     }
 
     /// A new temporary file for an upload, created exclusively. A name that exists already (it cannot, with
-    /// random names, but a clash must never become an error or a shared file) is retried with another; a process
-    /// out of descriptors answers 503, since the next try may well work.
+    /// random names, but a clash must never become an error or a shared file) is retried with another; other
+    /// failures are a `StorageFailure` (out of descriptors: a 503, since the next try may well work).
     private static func createUploadFile(_ blobs: any BlobStore) throws -> (URL, Int32) {
         for _ in 0..<8 {
             let file = blobs.temporaryFile()
             let descriptor = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             if descriptor >= 0 { return (file, descriptor) }
-            switch errno {
-            case EEXIST, EINTR: continue
-            case EMFILE, ENFILE:
-                throw APIError(.serviceUnavailable, code: "server_busy",
-                               message: "the server is out of resources for the moment; retry shortly", headers: [.retryAfter: "5"])
-            case let code where OutOfSpace.errnos.contains(code):
-                throw OutOfSpace.apiError
-            default:
-                throw APIError(.internalServerError, code: "storage_error", message: "the server could not store the upload")
-            }
+            let code = errno
+            guard code == EEXIST || code == EINTR else { throw StorageFailure(code: code) }
         }
-        throw APIError(.internalServerError, code: "storage_error", message: "the server could not store the upload")
+        throw StorageFailure(code: EEXIST)
     }
 
     /// Reads the body into the form and the file, racing a watchdog: when no bytes come for `stallTimeout`,
     /// the read is cancelled (which ends the connection's request stream) and the upload fails `408`.
     private func receive(_ request: Request, boundary: String, into descriptor: Int32) async throws -> ReceivedForm {
         let lastProgress = Locked(ContinuousClock.now)
-        let stallTimeout = Duration.milliseconds(Int64(self.stallTimeout * 1000))
+        let stallTimeout = Duration.milliseconds(Int64(settings.stallTimeout * 1000))
         return try await withThrowingTaskGroup(of: ReceivedForm?.self) { group in
             group.addTask { try await self.read(request, boundary: boundary, into: descriptor, progress: lastProgress) }
             group.addTask {
@@ -191,9 +138,9 @@ struct UploadController: Sendable {
                 guard let form = try await group.next() ?? nil else { throw CancellationError() }
                 return form
             } catch is UploadStalled {
-                logger.warning("upload stalled; cut off", metadata: ["seconds": "\(self.stallTimeout)"])
+                logger.warning("upload stalled; cut off", metadata: ["seconds": "\(settings.stallTimeout)"])
                 throw APIError(.requestTimeout, code: "upload_stalled",
-                               message: "no data came for \(Int(self.stallTimeout)) s; the upload was cut off",
+                               message: "no data came for \(Int(settings.stallTimeout)) s; the upload was cut off",
                                headers: [.connection: "close"])
             }
         }
@@ -269,9 +216,9 @@ struct UploadController: Sendable {
     private func jobOptions(_ fields: [String: String]) throws -> JobOptions {
         var options = JobOptions()
         if let language = fields["language"]?.trimmingCharacters(in: .whitespaces).lowercased(), !language.isEmpty {
-            guard supportedLanguages.contains(language) else {
+            guard settings.supportedLanguages.contains(language) else {
                 throw APIError(.unprocessableContent, code: "unsupported_language",
-                               message: "language '\(language)' is not supported by this model; supported: \(supportedLanguages.sorted().joined(separator: ", "))")
+                               message: "language '\(language)' is not supported by this model; supported: \(settings.supportedLanguages.sorted().joined(separator: ", "))")
             }
             options.language = language
         }
@@ -287,128 +234,14 @@ struct UploadController: Sendable {
         return options
     }
 
-    private func deleteAfter(_ field: String?) throws -> TimeInterval {
-        guard let field = field?.trimmingCharacters(in: .whitespaces), !field.isEmpty else { return retention }
+    /// The `delete_after_seconds` field; nil for the default retention.
+    private func deleteAfter(_ field: String?) throws -> TimeInterval? {
+        let maxRetention = jobs.settings.maxRetention
+        guard let field = field?.trimmingCharacters(in: .whitespaces), !field.isEmpty else { return nil }
         guard let seconds = Int(field), seconds >= 1, TimeInterval(seconds) <= maxRetention else {
             throw APIError(.unprocessableContent, code: "invalid_option",
                            message: "delete_after_seconds must be a whole number from 1 to \(Int(maxRetention)), not '\(field)'")
         }
         return TimeInterval(seconds)
-    }
-}
-
-/// What the parser has seen so far. Filled by one task, then handed to the request's task when that one ends.
-private final class ReceivedForm: @unchecked Sendable {
-    var fields: [String: String] = [:]
-    var sawFile = false
-    var fileComplete = false
-    var fileBytes: Int64 = 0
-    var failure: APIError?
-
-    private var partHeaders: [String: String] = [:]
-    private var partName: String?
-    private var partIsFile = false
-    private var fieldBytes: [UInt8] = []
-    private var fieldCount = 0
-    private var totalFieldBytes = 0
-
-    func header(name: String, value: String) {
-        guard partHeaders.count < FormLimits.maxPartHeaders else {
-            failure = FormLimits.tooLarge("a part has more than \(FormLimits.maxPartHeaders) headers")
-            return
-        }
-        partHeaders[name.lowercased()] = value
-    }
-
-    func body(_ buffer: inout ByteBuffer, descriptor: Int32) {
-        if partName == nil { startPart() }
-        if partIsFile {
-            buffer.withUnsafeReadableBytes { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                    if written < 0 {
-                        let code = errno
-                        if code == EINTR { continue }
-                        failure = OutOfSpace.errnos.contains(code)
-                            ? OutOfSpace.apiError
-                            : APIError(.internalServerError, code: "storage_error", message: "the server could not store the upload")
-                        return
-                    }
-                    offset += written
-                }
-            }
-            fileBytes += Int64(buffer.readableBytes)
-        } else if fieldBytes.count + buffer.readableBytes > FormLimits.maxFieldBytes {
-            failure = APIError(.unprocessableContent, code: "invalid_option", message: "form field '\(partName ?? "")' is too long")
-        } else if totalFieldBytes + buffer.readableBytes > FormLimits.maxTotalFieldBytes {
-            failure = FormLimits.tooLarge("the form's fields exceed \(FormLimits.maxTotalFieldBytes) bytes together")
-        } else {
-            fieldBytes.append(contentsOf: buffer.readableBytesView)
-            totalFieldBytes += buffer.readableBytes
-        }
-        buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
-    }
-
-    func partComplete() {
-        if partName == nil { startPart() }
-        if partIsFile {
-            fileComplete = true
-        } else if let name = partName {
-            fields[name] = String(decoding: fieldBytes, as: UTF8.self)
-        }
-        partHeaders = [:]
-        partName = nil
-        partIsFile = false
-        fieldBytes = []
-    }
-
-    /// Headers are complete when the first body bytes (or the end of the part) arrive.
-    private func startPart() {
-        let disposition = partHeaders["content-disposition"] ?? ""
-        partName = Self.parameter("name", in: disposition) ?? ""
-        if partName == "file" {
-            if sawFile {
-                failure = APIError(.badRequest, code: "invalid_request", message: "the form has more than one 'file' field")
-            }
-            sawFile = true
-            partIsFile = true
-        } else {
-            fieldCount += 1
-            if fieldCount > FormLimits.maxFields {
-                failure = FormLimits.tooLarge("the form has more than \(FormLimits.maxFields) fields")
-            }
-        }
-    }
-
-    private static func parameter(_ key: String, in header: String) -> String? {
-        for piece in header.split(separator: ";") {
-            let pair = piece.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            if pair.count == 2, pair[0].lowercased() == key {
-                return pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            }
-        }
-        return nil
-    }
-}
-
-/// Bounds on what of a form is kept in memory (everything but the file, which streams to disk). Each is far
-/// above what a real client sends; past one the upload is refused at once with `413 form_too_large`.
-enum FormLimits {
-    /// Non-file fields in one form.
-    static let maxFields = 64
-    /// Bytes of one field.
-    static let maxFieldBytes = 64 << 10
-    /// Bytes of all fields together.
-    static let maxTotalFieldBytes = 256 << 10
-    /// Bytes of one part's headers (and of the preamble before the first part).
-    static let maxPartHeaderBytes = 16 << 10
-    /// Headers of one part.
-    static let maxPartHeaders = 16
-    /// Bytes given to the multipart parser at once.
-    static let parserSliceBytes = 4 << 10
-
-    static func tooLarge(_ message: String) -> APIError {
-        APIError(.contentTooLarge, code: "form_too_large", message: message)
     }
 }

@@ -10,6 +10,8 @@ public struct StenoService: Sendable {
     public let app: Application<RouterResponder<BasicRequestContext>>
     public let store: any JobStore
     public let blobs: any BlobStore
+    /// The job lifecycle over `store` and `blobs`.
+    package let jobs: JobService
     public let workers: WorkerPool
     public let cleaner: Cleaner
     public let metrics: StenoMetrics
@@ -63,11 +65,25 @@ public func buildApplication(
         ready = StartGate(open: true)
     }
 
+    // The job lifecycle, and who listens to it: metrics count, idle workers wake for a new job, the webhook
+    // dispatcher wakes for a finished one.
+    let events = JobEvents()
+    let jobs = JobService(store: store, blobs: blobs, clock: clock, events: events, settings: .init(configuration))
     let workers = WorkerPool(
-        store: store, blobs: blobs, transcriber: transcriber, clock: clock, metrics: metrics,
+        jobs: jobs, transcriber: transcriber, metrics: metrics,
         settings: .init(configuration), nodeID: nodeID, ready: ready, logger: logger)
-    let cleaner = Cleaner(
-        store: store, blobs: blobs, clock: clock, interval: configuration.cleanupInterval, ready: ready, logger: logger)
+    let cleaner = Cleaner(jobs: jobs, interval: configuration.cleanupInterval, ready: ready, logger: logger)
+    let jobFinished = WakeSignal()
+    events.subscribe { [wake = workers.wake] event in
+        switch event {
+        case .accepted:
+            metrics.accepted()
+            wake.signal()
+        case .finished(_, let state):
+            metrics.finished(state)
+            jobFinished.signal()
+        }
+    }
     var callbacks = try CallbackPolicy(allowlist: configuration.webhookAllow)
     let secret = try WebhookSigner.secret(
         configured: configuration.webhookSecret, dataDirectory: configuration.dataDirectory,
@@ -75,7 +91,7 @@ public func buildApplication(
     if let secret { LogRedaction.register(secret: secret) }
     let webhooks = WebhookDispatcher(
         store: store, policy: callbacks, signer: WebhookSigner(secret: secret ?? ""),
-        clock: clock, metrics: metrics, settings: .init(configuration), wake: workers.finished, ready: ready, logger: logger)
+        clock: clock, metrics: metrics, settings: .init(configuration), wake: jobFinished, ready: ready, logger: logger)
     if secret != nil {
         // Every node delivers webhooks (each delivery is claimed under a lease, so one node sends it).
         services.append(webhooks)
@@ -100,24 +116,18 @@ public func buildApplication(
     router.middlewares.add(AuthMiddleware(keys: configuration.apiKeys, rateLimiter: rateLimiter(configuration, database, logger)))
     if configuration.role.servesAPI {
         UploadController(
-            store: store, blobs: blobs, clock: clock, metrics: metrics, wake: workers.wake,
-            supportedLanguages: transcriber.supportedLanguages, maxUploadBytes: configuration.maxUploadBytes,
-            maxQueuedJobs: configuration.maxQueuedJobs, retention: configuration.retention,
-            maxRetention: configuration.maxRetention, maxAttempts: configuration.maxAttempts,
-            jobLimiter: configuration.maxJobsPerKey.map(TenantJobLimiter.init), stallTimeout: configuration.uploadStallTimeout,
+            jobs: jobs,
+            settings: .init(maxUploadBytes: configuration.maxUploadBytes, stallTimeout: configuration.uploadStallTimeout,
+                            supportedLanguages: transcriber.supportedLanguages),
             logger: logger, callbacks: callbacks
         ).addRoutes(to: router)
     } else {
-        router.middlewares.add(WorkerNodeMiddleware())
+        router.middlewares.add(WorkerNodeMiddleware(role: configuration.role))
     }
-    try OperationsRoutes(store: store, metrics: metrics).addRoutes(to: router)
-    let api = JobsAPI(
-        store: store, blobs: blobs, clock: clock, metrics: metrics, retrievalGrace: configuration.retrievalGrace,
-        minFreeDiskBytes: configuration.minFreeDiskBytes, logger: logger, webhooks: store, jobFinished: workers.finished)
+    try OperationsRoutes(jobs: jobs, metrics: metrics).addRoutes(to: router)
+    let api = JobsAPI(jobs: jobs, minFreeDiskBytes: configuration.minFreeDiskBytes, logger: logger, webhooks: store)
     // A worker node answers the health checks of the document, not the job operations.
-    let transport = configuration.role.servesAPI
-        ? OperationFilter(base: router, allow: { _ in true })
-        : OperationFilter(base: router, allow: { ["/healthz", "/readyz"].contains($0) })
+    let transport = OperationFilter(base: router, role: configuration.role)
     try api.registerHandlers(
         on: transport, configuration: APIJSON.runtimeConfiguration, middlewares: [OpenAPIErrorMiddleware(logger: logger)])
 
@@ -128,8 +138,10 @@ public func buildApplication(
     // body, an idle keep-alive connection (a response being computed does not count as idle).
     // Every connection counts against one budget and must send its head in time and its body at a minimum rate
     // (ConnectionGuard): no client holds descriptors without sending.
+    // Connections, uploads, the database and decoder pipes all need descriptors: take what the system allows.
+    let descriptorLimit = DescriptorLimit.raiseSoftLimit()
     let budget = ConnectionBudget(maxConnections: configuration.maxConnections
-        ?? DescriptorLimit.defaultMaxConnections(forLimit: DescriptorLimit.raiseSoftLimit()))
+        ?? DescriptorLimit.defaultMaxConnections(forLimit: descriptorLimit))
     let connectionLogger = logger
     let guardSettings = ConnectionGuard.Settings(
         headerTimeout: .milliseconds(Int64(configuration.headerTimeout * 1000)), minBodyRate: Int(configuration.minUploadRate))
@@ -153,7 +165,7 @@ public func buildApplication(
     // Listen once the schema is there (at once with SQLite).
     app.beforeServerStarts { _ = await ready.waitUnlessShuttingDown() }
     return StenoService(
-        app: app, store: store, blobs: blobs, workers: workers, cleaner: cleaner, metrics: metrics, nodeID: nodeID,
+        app: app, store: store, blobs: blobs, jobs: jobs, workers: workers, cleaner: cleaner, metrics: metrics, nodeID: nodeID,
         database: database, webhooks: webhooks)
 }
 

@@ -1,5 +1,4 @@
 public import Foundation
-import StenoEngine
 
 /// The life cycle of a job. `completed`, `failed` and `cancelled` are terminal: nothing changes them.
 public enum JobState: String, Sendable, Codable, CaseIterable {
@@ -108,18 +107,5 @@ public struct JobFailure: Sendable, Hashable, Error {
     public init(code: String, message: String) {
         self.code = code
         self.message = message
-    }
-}
-
-extension JobFailure {
-    /// What a client may read of an error a job met, in the service's words: the engine's own messages (written
-    /// for clients, paths removed), or a plain description of a server-side fault. Never a raw system error,
-    /// which can carry the server's paths; the log has the details.
-    static func clientMessage(for error: any Error) -> String {
-        if let failure = error as? JobFailure { return failure.message }
-        if let engine = error as? EngineError { return engine.description }
-        if OutOfSpace.matches(error) { return "the server ran out of storage space" }
-        if error is DatabaseUnavailable { return "the job database was unavailable" }
-        return "the server failed to process the job (an internal error)"
     }
 }

@@ -4,7 +4,7 @@ import PostgresNIO
 
 /// Recognises "the disk is full" in the errors of the filesystem, of SQLite and of PostgreSQL, so that a full
 /// disk reaches a client as `507 insufficient_storage` and a worker as a retryable `storage_full` failure, never
-/// as a generic internal error. The one place that decides it: every caller asks `matches`.
+/// as a generic internal error (`ErrorMap` says which). The one place that decides it: every caller asks `matches`.
 package enum OutOfSpace {
     /// ENOSPC (no space), EDQUOT (quota) and EFBIG (a file-size limit): each means "this write cannot grow".
     static let errnos: Set<Int32> = [ENOSPC, EDQUOT, EFBIG]
@@ -14,6 +14,7 @@ package enum OutOfSpace {
     static let postgresStates: Set<String> = ["53100"]
 
     package static func matches(_ error: any Error) -> Bool {
+        if let failure = error as? StorageFailure { return failure.isOutOfSpace }
         if let posix = error as? POSIXError { return errnos.contains(posix.code.rawValue) }
         if let database = error as? DatabaseError { return database.resultCode == .SQLITE_FULL }
         if let postgres = error as? PSQLError {
@@ -28,11 +29,5 @@ package enum OutOfSpace {
         if nsError.domain == NSCocoaErrorDomain, nsError.code == CocoaError.fileWriteOutOfSpace.rawValue { return true }
         if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? any Error { return matches(underlying) }
         return false
-    }
-
-    /// What a client sees when the server cannot store its request.
-    static var apiError: APIError {
-        APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: "insufficient_storage",
-                 message: "the server is out of storage space; retry later")
     }
 }

@@ -4,7 +4,7 @@ import Hummingbird
 
 /// Finds the request's tenant from its bearer key (401 without a valid one), applies the tenant's request rate,
 /// and runs the route with `Tenant.current` set. With no keys configured (open mode) every request is the
-/// anonymous tenant's. Health, readiness and the API document stay open; `/metrics` needs a key like the API.
+/// anonymous tenant's. Which paths stay open is the route table's `Route.isOpen`.
 ///
 /// The key is only hashed and compared here: it is never stored, logged, or quoted in an answer.
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -12,11 +12,8 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The tenants' request budgets: this process's, or the database's when nodes share one.
     let rateLimiter: (any RateLimiter)?
 
-    /// Paths anyone may ask: probes and the documentation of the API.
-    static var openPaths: Set<String> { ["/healthz", "/readyz", "/docs", "/openapi.yaml"] }
-
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if Self.openPaths.contains(request.uri.path) { return try await next(request, context) }
+        if Route(path: request.uri.path)?.isOpen == true { return try await next(request, context) }
         let tenant: String
         if keys.isEmpty {
             tenant = Tenant.anonymous

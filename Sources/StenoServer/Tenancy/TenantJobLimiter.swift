@@ -35,13 +35,6 @@ final class TenantJobLimiter: Sendable {
         return true
     }
 
-    /// The `429` for a tenant at its bound, from this check or from the store's.
-    func refusal() -> APIError {
-        APIError(.tooManyRequests, code: "too_many_jobs",
-                 message: "this API key has \(maxJobs) jobs pending or processing, its limit; retry once one finishes",
-                 headers: [.retryAfter: "10"])
-    }
-
     func release(tenant: String) {
         reserved.withLock { reserved in
             reserved[tenant, default: 1] -= 1

@@ -37,7 +37,7 @@ struct WebhookPayload: Encodable {
         }
         var base = publicURL ?? ""
         while base.hasSuffix("/") { base.removeLast() }
-        resultURL = base + "/transcribe/" + id
+        resultURL = base + Route.jobPath(id)
     }
 
     func encoded() throws -> Data { try APIJSON.encoder.encode(self) }

@@ -3,8 +3,8 @@ package import Logging
 public import ServiceLifecycle
 import StenoEngine
 
-/// Runs jobs: `workers` loops that each claim a job, transcribe it on a thread of their own while a heartbeat
-/// renews the lease and records progress, then write the outcome guarded by the lease. A `Service`: at start
+/// Runs jobs: `workers` loops that each claim a job from the job service, transcribe it on a thread of their
+/// own while a heartbeat renews the lease and records progress, then record the outcome through the service. A `Service`: at start
 /// (single-node SQLite only) it resumes the jobs a previous run left processing — with several nodes on one
 /// PostgreSQL, jobs of a dead node are rescued by `claim` once their lease expires instead; on graceful shutdown
 /// it stops claiming, lets running transcriptions finish within `shutdownGrace`, then stops them and gives their
@@ -15,7 +15,6 @@ public final class WorkerPool: Service {
         var leaseDuration: TimeInterval
         var heartbeatInterval: TimeInterval
         var pollInterval: TimeInterval
-        var retryBackoff: TimeInterval
         var shutdownGrace: TimeInterval
         /// Only right when this process is the only one on its database: every processing job is then its own.
         var resumeInterruptedAtStart: Bool
@@ -30,7 +29,6 @@ public final class WorkerPool: Service {
             leaseDuration = configuration.leaseDuration
             heartbeatInterval = configuration.heartbeatInterval
             pollInterval = configuration.pollInterval
-            retryBackoff = configuration.retryBackoff
             shutdownGrace = configuration.shutdownGrace
             resumeInterruptedAtStart = configuration.databaseURL == nil
             instanceLockPath = configuration.databaseURL == nil ? configuration.dataDirectory.appendingPathComponent("steno.lock") : nil
@@ -39,16 +37,13 @@ public final class WorkerPool: Service {
         }
     }
 
-    private let store: any JobStore
-    private let blobs: any BlobStore
+    private let jobs: JobService
     private let transcriber: any Transcriber
-    private let clock: any WallClock
     private let metrics: StenoMetrics
     private let logger: Logger
     private let settings: Settings
+    /// Wakes idle workers: signalled for every job the service accepts (`JobEvent.accepted`) and by LISTEN.
     package let wake = WakeSignal()
-    /// Signalled whenever this pool finishes a job (completed or failed): the webhook dispatcher waits on it.
-    package let finished = WakeSignal()
     /// A fresh id per process (the lease owner prefix), so a restarted node never mistakes its predecessor's
     /// leases for its own.
     package let nodeID: String
@@ -61,17 +56,14 @@ public final class WorkerPool: Service {
     /// Set when the shutdown grace period is over: running transcriptions stop at their next window.
     private let aborting = Locked(false)
 
-    package init(
-        store: any JobStore, blobs: any BlobStore, transcriber: any Transcriber, clock: any WallClock,
-        metrics: StenoMetrics, settings: Settings, nodeID: String = StenoNode.newID(), ready: StartGate = StartGate(open: true),
+    init(
+        jobs: JobService, transcriber: any Transcriber, metrics: StenoMetrics, settings: Settings, nodeID: String = StenoNode.newID(), ready: StartGate = StartGate(open: true),
         logger: Logger
     ) {
         self.nodeID = nodeID
         self.ready = ready
-        self.store = store
-        self.blobs = blobs
+        self.jobs = jobs
         self.transcriber = transcriber
-        self.clock = clock
         self.metrics = metrics
         self.settings = settings
         self.logger = logger
@@ -83,7 +75,7 @@ public final class WorkerPool: Service {
             let lock = settings.instanceLockPath.map { InstanceLock(path: $0) }
             instanceLock.withLock { $0 = lock }
             if lock?.isSoleInstance ?? true {
-                let resumed = try await store.resumeInterrupted(now: clock.now())
+                let resumed = try await jobs.resumeInterrupted()
                 if resumed > 0 { logger.notice("resumed jobs interrupted by the previous run", metadata: ["jobs": "\(resumed)"]) }
             } else {
                 logger.warning("another steno server is running on this data directory: its processing jobs are left to their leases")
@@ -125,7 +117,7 @@ public final class WorkerPool: Service {
             // Taken again once a full disk has room (a no-op while it is held).
             settings.spaceReserve?.replenish()
             do {
-                if let lease = try await store.claim(owner: worker, leaseDuration: settings.leaseDuration, now: clock.now()) {
+                if let lease = try await jobs.claim(owner: worker, leaseDuration: settings.leaseDuration) {
                     if lease.job.attempts > 1 { metrics.reclaimed() }
                     await process(lease)
                 } else {
@@ -152,7 +144,7 @@ public final class WorkerPool: Service {
         log.info("transcription started")
 
         guard let audioPath = job.audioPath else {
-            _ = try? await store.fail(lease, failure: JobFailure(code: "audio_missing", message: "the job's audio is gone"), now: clock.now())
+            _ = try? await jobs.fail(lease, failure: JobFailure(code: "audio_missing", message: "the job's audio is gone"))
             return
         }
         let progress = Locked(job.progress)
@@ -161,13 +153,12 @@ public final class WorkerPool: Service {
 
         let outcome: Result<TranscriptionResult, any Error> = await withTaskGroup(of: Void.self) { group in
             // Heartbeat: renews the lease and stores progress; notices a cancel or a takeover.
-            group.addTask { [store, clock, settings, metrics, log] in
+            group.addTask { [jobs, settings, metrics, log] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(settings.heartbeatInterval))
                     if Task.isCancelled { break }
                     do {
-                        let held = try await store.heartbeat(
-                            lease, progress: progress.current, leaseDuration: settings.leaseDuration, now: clock.now())
+                        let held = try await jobs.heartbeat(lease, progress: progress.current, leaseDuration: settings.leaseDuration)
                         if !held {
                             metrics.rejectedWrite("heartbeat")
                             leaseLost.withLock { $0 = true }
@@ -184,7 +175,7 @@ public final class WorkerPool: Service {
                 let transcriber = self.transcriber
                 let aborting = self.aborting
                 // A local file for the decoder: the file itself on one machine, a download from the database otherwise.
-                result = .success(try await blobs.withLocalFile(audioPath) { file in
+                result = .success(try await jobs.blobs.withLocalFile(audioPath) { file in
                     try await InferenceThread.run(name: "steno-inference") {
                         try transcriber.transcribe(
                             file: file, options: options,
@@ -211,43 +202,33 @@ public final class WorkerPool: Service {
     private func record(
         _ outcome: Result<TranscriptionResult, any Error>, of lease: JobLease, seconds: Double, leaseLost: Bool, log: Logger
     ) async throws {
-        let job = lease.job
         switch outcome {
         case .success(let result):
-            let data = try ResultCoding.encoder.encode(result)
             let name: String
             do {
-                name = try await persistently(log) { try await self.blobs.writeResult(data, jobID: job.id) }
+                name = try await persistently(log) { try await self.jobs.storeResult(result, of: lease) }
             } catch {
-                // The result could not be stored (a full disk, most likely; `writeResult` leaves no partial
-                // file): the job is retried later like any transient failure, and fails with this code when out
-                // of attempts.
-                let code = OutOfSpace.matches(error) ? "storage_full" : "storage_error"
-                try await retryOrFail(lease, error: error, code: code, finalCode: code, log: log)
+                // The result could not be stored (a full disk, most likely; no partial file is left): the job is
+                // retried later like any transient failure, and fails with this code when out of attempts.
+                let code = ErrorMap.storageFailureCode(error)
+                try await handBack(lease, error: error, code: code, finalCode: code, log: log)
                 return
             }
             let completed: Bool
             do {
-                completed = try await persistently(log) {
-                    try await self.store.complete(lease, resultPath: name, duration: result.duration, language: result.language, now: self.clock.now())
-                }
+                completed = try await persistently(log) { try await self.jobs.complete(lease, resultName: name, result: result) }
             } catch {
-                await blobs.remove(name)
                 // The database's disk is full (SQLite beside the results, or PostgreSQL's own): retried like a
                 // result that could not be stored.
                 guard OutOfSpace.matches(error) else { throw error }
-                try await retryOrFail(lease, error: error, code: "storage_full", finalCode: "storage_full", log: log)
+                try await handBack(lease, error: error, code: "storage_full", finalCode: "storage_full", log: log)
                 return
             }
             if completed {
                 metrics.transcribed(processingSeconds: seconds, audioSeconds: result.duration)
-                metrics.finished(.completed)
-                finished.signal()
                 log.info("transcription completed", metadata: ["seconds": "\(seconds)", "audio_seconds": "\(result.duration)"])
             } else {
-                // Cancelled or taken over meanwhile: the newer state stands, and this result (a name of this
-                // write's own) is not wanted.
-                await blobs.remove(name)
+                // Cancelled or taken over meanwhile: the newer state stands, and the service dropped this result.
                 metrics.rejectedWrite("complete")
                 log.notice("result dropped: the job was cancelled or taken over")
             }
@@ -258,48 +239,38 @@ public final class WorkerPool: Service {
             }
             if aborting.current, (error as? EngineError) == .cancelled {
                 // Shutdown stopped it: not the job's fault, so the attempt is given back.
-                _ = try await persistently(log) { try await self.store.release(lease, runAfter: self.clock.now(), failure: nil, countAttempt: false) }
+                _ = try await persistently(log) { try await self.jobs.requeue(lease, after: 0, failure: nil, countAttempt: false) }
                 log.notice("transcription interrupted by shutdown; the job is queued again")
                 return
             }
             if error is DatabaseUnavailable {
                 // The audio could not be fetched: not the job's fault either, so the attempt is given back.
-                _ = try await persistently(log) {
-                    try await self.store.release(lease, runAfter: self.clock.now().addingTimeInterval(1), failure: nil, countAttempt: false)
-                }
+                _ = try await persistently(log) { try await self.jobs.requeue(lease, after: 1, failure: nil, countAttempt: false) }
                 log.warning("the database was unavailable during the job; it is queued again", metadata: ["error": "\(error)"])
                 return
             }
-            if let failure = Self.permanentFailure(error) {
-                if try await persistently(log, { try await self.store.fail(lease, failure: failure, now: self.clock.now()) }) {
-                    metrics.finished(.failed)
-                    finished.signal()
+            if let failure = ErrorMap.permanentFailure(error) {
+                if try await persistently(log, { try await self.jobs.fail(lease, failure: failure) }) {
                     log.notice("transcription failed", metadata: ["code": "\(failure.code)", "message": "\(failure.message)"])
                 }
             } else {
-                try await retryOrFail(lease, error: error, code: "transient_error", finalCode: "transcription_failed", log: log)
+                try await handBack(lease, error: error, code: "transient_error", finalCode: "transcription_failed", log: log)
             }
         }
     }
 
     /// A failure another attempt may fix: the job goes back to the queue with backoff, or fails with
-    /// `finalCode` when it has used its attempts.
-    private func retryOrFail(_ lease: JobLease, error: any Error, code: String, finalCode: String, log: Logger) async throws {
-        let job = lease.job
-        if job.attempts >= job.maxAttempts {
-            let failure = JobFailure(code: finalCode, message: "failed \(job.attempts) times; last error: \(JobFailure.clientMessage(for: error))")
-            if try await handingBack(log, { try await self.store.fail(lease, failure: failure, now: self.clock.now()) }) {
-                metrics.finished(.failed)
-                finished.signal()
+    /// `finalCode` when it has used its attempts (the service's retry rule).
+    private func handBack(_ lease: JobLease, error: any Error, code: String, finalCode: String, log: Logger) async throws {
+        switch jobs.handBack(lease.job, error: error, code: code, finalCode: finalCode) {
+        case .fail(let failure):
+            if try await handingBack(log, { try await self.jobs.fail(lease, failure: failure) }) {
                 log.error("transcription failed for good", metadata: ["code": "\(finalCode)", "error": "\(error)"])
             } else {
                 metrics.rejectedWrite("fail")
             }
-        } else {
-            let delay = backoff(attempt: job.attempts)
-            let failure = JobFailure(code: code, message: JobFailure.clientMessage(for: error))
-            let runAfter = clock.now().addingTimeInterval(delay)
-            if try await handingBack(log, { try await self.store.release(lease, runAfter: runAfter, failure: failure, countAttempt: true) }) {
+        case .retry(let delay, let failure):
+            if try await handingBack(log, { try await self.jobs.requeue(lease, after: delay, failure: failure, countAttempt: true) }) {
                 metrics.retried()
                 log.warning("transcription failed; retrying", metadata: ["code": "\(code)", "error": "\(error)", "delay": "\(delay)"])
             } else {
@@ -334,25 +305,6 @@ public final class WorkerPool: Service {
             guard let reserve = settings.spaceReserve, reserve.release() else { throw error }
             log.warning("disk full: space reserve released to hand the job back", metadata: ["bytes": "\(reserve.bytes)"])
             return try await persistently(log, write)
-        }
-    }
-
-    /// Exponential backoff with jitter: base × 2^(attempt-1), ±25 %, capped at an hour.
-    private func backoff(attempt: Int) -> TimeInterval {
-        let base = settings.retryBackoff * pow(2, Double(max(0, attempt - 1)))
-        return min(3600, base * Double.random(in: 0.75...1.25))
-    }
-
-    /// Failures that another attempt cannot fix: bad input or bad options. Anything else is retried.
-    static func permanentFailure(_ error: any Error) -> JobFailure? {
-        if let failure = error as? JobFailure { return failure }
-        guard let engineError = error as? EngineError else { return nil }
-        switch engineError {
-        case .undecodableAudio, .emptyAudio, .audioTooLong, .unsupportedLanguage, .invalidOption, .decoderTimeout,
-             .decoderLimitExceeded:
-            return JobFailure(code: engineError.code, message: engineError.description)
-        case .invalidModel, .cancelled, .decoderUnavailable:
-            return nil
         }
     }
 }
