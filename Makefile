@@ -6,7 +6,7 @@ DATA_DIR ?= ./data
 MODEL ?= ./models/tiny.en
 PORT ?= 8080
 
-.PHONY: setup build run test test-models test-engine test-server test-faults bench clean generate
+.PHONY: setup build run test test-models test-engine test-server test-faults bench clean generate check-generated settings-table
 
 setup:
 	scripts/setup.sh
@@ -22,7 +22,8 @@ run: build
 test-models:
 	scripts/install-test-models.sh
 
-test: setup test-models test-engine test-server
+# The committed generated code must match openapi.yaml; the docs' settings table is checked by a server test.
+test: setup test-models check-generated test-engine test-server
 
 # No test uses @testable, so tests build without -enable-testing and reuse the modules `swift build` made
 # (otherwise the whole dependency set compiles twice).
@@ -51,6 +52,14 @@ bench: build
 # Regenerates the committed OpenAPI types and server stubs after a change to openapi.yaml.
 generate:
 	scripts/generate-openapi.sh
+
+# Fails when the committed generated code differs from what `make generate` would write.
+check-generated:
+	scripts/check-generated.sh
+
+# Rewrites the configuration table of docs/configuration.md from the settings table (SettingsTable.swift).
+settings-table: build
+	CONFIG=$(CONFIG) scripts/update-settings-table.sh
 
 clean:
 	rm -rf .build Engine/.build .fixtures

@@ -5,6 +5,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="${STENO_GENERATOR_DIR:-$root/.build-openapi-generator}"
+# Where the code goes: the committed folder, or another one (scripts/check-generated.sh compares the two).
+output="${STENO_GENERATED_DIR:-$root/Sources/StenoServer/Generated}"
 mkdir -p "$work"
 cat > "$work/Package.swift" <<'SWIFT'
 // swift-tools-version: 6.0
@@ -19,5 +21,5 @@ let package = Package(
 SWIFT
 swift run -c release --package-path "$work" swift-openapi-generator generate \
     --config "$root/scripts/openapi-generator-config.yaml" \
-    --output-directory "$root/Sources/StenoServer/Generated" \
+    --output-directory "$output" \
     "$root/Sources/StenoServer/Resources/openapi.yaml"

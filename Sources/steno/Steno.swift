@@ -9,7 +9,7 @@ struct Steno: AsyncParsableCommand {
         abstract: "Self-hosted asynchronous speech-to-text.",
         subcommands: [
             ServeCommand.self, SubmitCommand.self, StatusCommand.self, ResultCommand.self, DeleteCommand.self,
-            ListCommand.self, KeysCommand.self, TranscribeCommand.self,
+            ListCommand.self, KeysCommand.self, TranscribeCommand.self, SettingsCommand.self,
         ]
     )
 }

@@ -1,8 +1,9 @@
 public import Foundation
 public import Logging
 
-/// Everything `steno serve` can be told, with the documented defaults. The command line and the `STENO_*`
-/// environment variables both fill it (see `Sources/steno/ServeCommand.swift`); tests build it directly.
+/// Everything `steno serve` can be told, with its defaults. `SettingsTable` reads the command line and the
+/// `STENO_*` environment variables into it (and documents each field there); tests build it directly. Each
+/// service takes a small settings struct of its own built from it, not the whole configuration.
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
