@@ -95,6 +95,14 @@ def build_systems(args: argparse.Namespace) -> list[System]:
             systems.append(System(name, lambda files: bench_common.steno_command(
                 steno, files, args.model, args.beam, threads=args.threads, verbose=True, extra=args.steno_arg),
                 bench_common.thread_env(args.threads)))
+        elif name == "steno-before":
+            # Another build of steno (a change's parent, say), measured in the same run for a before/after figure.
+            before = Path(args.steno_before) if args.steno_before else None
+            if before is None or not before.exists():
+                sys.exit("speed: steno-before needs --steno-before PATH (a steno or steno-transcribe binary)")
+            systems.append(System(name, lambda files: bench_common.steno_command(
+                before, files, args.model, args.beam, threads=args.threads, verbose=True, extra=args.steno_arg),
+                bench_common.thread_env(args.threads)))
         elif fw:
             systems.append(System(name, lambda files, ct=fw[0]: bench_common.fw_command(
                 files, args.model, args.beam, ct, args.threads), bench_common.thread_env(args.threads, fw[1])))
@@ -204,7 +212,7 @@ def report(args, systems: list[System], short: list[Clip], long: Clip | None, sg
         for line in sgemm.strip().splitlines():
             print(f"  {line}")
     for s in systems:
-        source = ("its --verbose 'encoder:' lines" if s.name == "steno" else
+        source = ("its --verbose 'encoder:' lines" if s.name.startswith("steno") else
                   "CTranslate2 encode timed by fw_transcribe.py" + (", int8 ops" if "int8" in s.name else ""))
         value = median_range(s.gflops, ".1f") if s.gflops else "- (no 'encoder: X GFLOP/s' on stderr)"
         print(f"  {s.name:<{w}} encoder: {value} GFLOP/s ({source})")
@@ -224,6 +232,7 @@ def main() -> None:
                                           "fw-int8-mkl (default: steno when its binary exists, fw-float32, "
                                           "fw-float32-mkl, fw-int8)")
     parser.add_argument("--steno", help="steno binary (default .build/release/steno, else Engine/.build/...)")
+    parser.add_argument("--steno-before", help="a second steno binary for the steno-before system (before/after a change)")
     parser.add_argument("--steno-arg", action="append", default=[], help="extra argument for steno (repeatable)")
     parser.add_argument("--workloads", default="short,long", help="short, long or both")
     parser.add_argument("--min-clip", type=float, default=2.0, help="shortest clip of the short workload (s)")
@@ -253,7 +262,7 @@ def main() -> None:
                 s.short.append(measure_short(s, short))
             if long:
                 s.long.append(measure_long(s, long))
-            if s.name != "steno":
+            if not s.name.startswith("steno"):
                 value, backend = fw_encoder_gflops(args, bench_common.parse_fw_system(s.name)[0], s.env)
                 if value is not None:
                     s.gflops.append(value)

@@ -18,7 +18,7 @@ public import Foundation
 /// thread of your own.
 public struct AudioDecoder: Sendable {
     /// Samples per second of the decoded audio, as Whisper expects.
-    public static let sampleRate = 16000
+    public static let sampleRate = WhisperAudio.sampleRate
 
     public let ffmpegPath: String
     public let ffprobePath: String

@@ -17,7 +17,7 @@ package enum WAVReader {
 
     /// 16 kHz mono samples in [-1, 1], or nil when the file is not a WAV this reader handles (another rate or
     /// sample format, compressed, malformed) and should go through ffmpeg instead.
-    package static func readSamples(from data: Data, sampleRate: Int = 16000) -> [Float]? {
+    package static func readSamples(from data: Data, sampleRate: Int = WhisperAudio.sampleRate) -> [Float]? {
         if case .samples(let samples) = readSamples(from: data, sampleRate: sampleRate, maxFrames: nil) { return samples }
         return nil
     }

@@ -4,10 +4,9 @@ import Foundation
 /// previous window's last timestamp (as faster-whisper's `generate_segments`), with temperature fallback,
 /// no-speech skipping, conditioning on previous text and optional word timestamps.
 struct LongFormTranscription {
-    /// Mel frames per second (hop 160 at 16 kHz) and per encoder position.
-    static let framesPerSecond = 100.0
-    static let windowFrames = 3000
-    static let inputStride = 2
+    static let framesPerSecond = WhisperAudio.framesPerSecond
+    static let windowFrames = WhisperAudio.windowFrames
+    static let inputStride = WhisperAudio.framesPerEncoderPosition
 
     let engine: WhisperEngine
     let options: TranscriptionOptions
@@ -30,10 +29,10 @@ struct LongFormTranscription {
         self.engine = engine
         self.options = options
         specials = engine.tokenizer.specials
-        duration = Double(samples.count) / 16000
+        duration = Double(samples.count) / Double(WhisperAudio.sampleRate)
         // As faster-whisper: pad one hop of zeros so the last frame is complete, then drop it from the content.
         let started = Clock.now
-        mel = engine.melSpectrogram.compute(samples, paddingSamples: 160)
+        mel = engine.melSpectrogram.compute(samples, paddingSamples: WhisperAudio.hopLength)
         contentFrames = max(0, mel.frames - 1)
         timings.features = Clock.seconds(since: started)
     }
@@ -77,6 +76,8 @@ struct LongFormTranscription {
         return (best.code, best.weight / total)
     }
 
+    /// Decodes window after window until the audio is used up: encode, decode with fallback, skip silence,
+    /// cut the tokens into segments (and align words), then seek to where the model said the window ended.
     mutating func run(progress: TranscriptionProgress?, isCancelled: CancellationCheck?) throws -> TranscriptionResult {
         let tokenizer = engine.tokenizer
         var seek = 0
@@ -87,9 +88,8 @@ struct LongFormTranscription {
         }
         var segments: [TranscribedSegment] = []
         var language: (code: String, probability: Double)?
-        let suppressed = suppressedTokens()
         let rules = LogitRules(
-            specials: specials, suppressed: suppressed, suppressedAtBegin: engine.config.suppressIDsBegin,
+            specials: specials, suppressed: suppressedTokens(), suppressedAtBegin: engine.config.suppressIDsBegin,
             timestamps: options.timestamps)
         let generator = SequenceGenerator(decoder: engine.decoder, specials: specials, rules: rules)
 
@@ -100,85 +100,39 @@ struct LongFormTranscription {
 
         while seek < contentFrames {
             if isCancelled?() == true { throw EngineError.cancelled }
-            let segmentSize = min(Self.windowFrames, contentFrames - seek)
-            let timeOffset = Double(seek) / Self.framesPerSecond
-            let segmentDuration = Double(segmentSize) / Self.framesPerSecond
+            let window = Window(seek: seek, frames: min(Self.windowFrames, contentFrames - seek))
             var started = Clock.now
-            let encoded = engine.encoder.encode(window(start: seek, count: segmentSize))
+            let encoded = engine.encoder.encode(self.window(start: window.seek, count: window.frames))
             timings.encoder += Clock.seconds(since: started)
             timings.windows += 1
             started = Clock.now
             let cross = engine.decoder.crossAttentionCache(encoded: encoded)
             if language == nil { language = try resolveLanguage(firstWindow: cross) }
 
-            let previous = Array(allTokens[promptResetSince...])
-            let (prompt, sotIndex) = buildPrompt(previous: previous, language: language!.code)
-            let maxNew = min(engine.architecture.textContext / 2, engine.architecture.textContext - prompt.count)
-
-            // Temperature fallback.
-            var chosen: (sequence: GeneratedSequence, temperature: Float, ratio: Double)?
-            var attempts: [(sequence: GeneratedSequence, temperature: Float, ratio: Double)] = []
-            for temperature in options.temperatures {
-                let sequence = generator.generate(
-                    cross: cross, prompt: prompt, sotIndex: sotIndex, beamSize: options.beamSize, temperature: temperature,
-                    bestOf: 5, maxNewTokens: maxNew, random: &random)
-                let text = tokenizer.decode(sequence.tokens).trimmingCharacters(in: .whitespaces)
-                let ratio = compressionRatio(text)
-                let attempt = (sequence, temperature, ratio)
-                attempts.append(attempt)
-                var needsFallback = false
-                if let threshold = options.compressionRatioThreshold, ratio > Double(threshold) { needsFallback = true }
-                if let threshold = options.logProbThreshold, sequence.averageLogProb < threshold { needsFallback = true }
-                if let noSpeech = options.noSpeechThreshold, sequence.noSpeechProb > noSpeech,
-                   let threshold = options.logProbThreshold, sequence.averageLogProb < threshold {
-                    needsFallback = false  // silence: no point in retrying
-                }
-                if !needsFallback {
-                    chosen = attempt
-                    break
-                }
-            }
-            if chosen == nil {
-                let belowRatio = attempts.filter { options.compressionRatioThreshold == nil || $0.ratio <= Double(options.compressionRatioThreshold!) }
-                chosen = (belowRatio.isEmpty ? attempts : belowRatio).max { $0.sequence.averageLogProb < $1.sequence.averageLogProb }
-            }
-            let result = chosen!
+            let (prompt, sotIndex) = buildPrompt(previous: Array(allTokens[promptResetSince...]), language: language!.code)
+            let result = decodeWithFallback(generator, cross: cross, prompt: prompt, sotIndex: sotIndex)
             timings.decoder += Clock.seconds(since: started)
-            timings.decoderSteps += attempts.reduce(0) { $0 + $1.sequence.steps }
 
-            // No-speech: skip the window.
-            if let noSpeech = options.noSpeechThreshold, result.sequence.noSpeechProb > noSpeech {
-                let confident = options.logProbThreshold.map { result.sequence.averageLogProb > $0 } ?? false
-                if !confident {
-                    seek += segmentSize
-                    progress?(min(1, Double(seek) / Double(contentFrames)))
-                    continue
-                }
+            if isSilence(result) {
+                seek += window.frames
+                progress?(min(1, Double(seek) / Double(contentFrames)))
+                continue
             }
 
-            let split = splitSegments(tokens: result.sequence.tokens, timeOffset: timeOffset, segmentSize: segmentSize,
-                                      segmentDuration: segmentDuration)
-            var windowSegments: [TranscribedSegment] = []
-            for piece in split.segments {
-                let text = tokenizer.decode(piece.tokens)
-                if piece.start == piece.end || text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { continue }
-                windowSegments.append(TranscribedSegment(
-                    id: segments.count + windowSegments.count, start: piece.start, end: piece.end, text: text,
-                    tokens: piece.tokens, temperature: Double(result.temperature),
-                    avgLogprob: Double(result.sequence.averageLogProb), compressionRatio: result.ratio,
-                    noSpeechProb: Double(result.sequence.noSpeechProb)))
-            }
+            let split = splitSegments(tokens: result.sequence.tokens, timeOffset: window.timeOffset, segmentSize: window.frames,
+                                      segmentDuration: window.duration)
+            var windowSegments = transcribedSegments(split.segments, of: result, firstID: segments.count)
             if options.wordTimestamps, !windowSegments.isEmpty {
                 started = Clock.now
                 let aligner = WordAligner(engine: engine, language: language!.code)
-                aligner.addWordTimestamps(to: &windowSegments, cross: cross, timeOffset: timeOffset, frames: segmentSize)
+                aligner.addWordTimestamps(to: &windowSegments, cross: cross, timeOffset: window.timeOffset, frames: window.frames)
                 timings.alignment += Clock.seconds(since: started)
             }
             for segment in windowSegments { allTokens.append(contentsOf: segment.tokens) }
             segments.append(contentsOf: windowSegments)
             let nextSeek = split.nextSeek(seek)
             // A window always moves forward, even if the model closed it at its very first timestamp.
-            seek = nextSeek > seek ? nextSeek : seek + segmentSize
+            seek = nextSeek > seek ? nextSeek : seek + window.frames
 
             if !options.conditionOnPreviousText || result.temperature > 0.5 { promptResetSince = allTokens.count }
             progress?(min(1, Double(seek) / Double(contentFrames)))
@@ -189,6 +143,77 @@ struct LongFormTranscription {
                                              duration: duration, segments: segments)
         transcript.timings = timings
         return transcript
+    }
+
+    /// Where a window sits in the recording, in mel frames and seconds.
+    struct Window {
+        let seek: Int
+        let frames: Int
+        var timeOffset: Double { Double(seek) / LongFormTranscription.framesPerSecond }
+        var duration: Double { Double(frames) / LongFormTranscription.framesPerSecond }
+    }
+
+    /// One decoding of a window at one temperature, with the compression ratio of its text.
+    struct Attempt {
+        let sequence: GeneratedSequence
+        let temperature: Float
+        let ratio: Double
+    }
+
+    /// Whisper's temperature fallback: decode at each temperature in turn until a result is neither too
+    /// repetitive (compression ratio) nor too unlikely (average log-probability), unless the window looks like
+    /// silence; when every temperature fails, the most likely attempt among those not too repetitive.
+    private mutating func decodeWithFallback(_ generator: SequenceGenerator, cross: CrossAttentionCache, prompt: [Int], sotIndex: Int) -> Attempt {
+        let maxNew = min(engine.architecture.textContext / 2, engine.architecture.textContext - prompt.count)
+        var attempts: [Attempt] = []
+        defer { timings.decoderSteps += attempts.reduce(0) { $0 + $1.sequence.steps } }
+        for temperature in options.temperatures {
+            let sequence = generator.generate(
+                cross: cross, prompt: prompt, sotIndex: sotIndex, beamSize: options.beamSize, temperature: temperature,
+                bestOf: DecodingDefaults.bestOf, maxNewTokens: maxNew, random: &random)
+            let text = engine.tokenizer.decode(sequence.tokens).trimmingCharacters(in: .whitespaces)
+            let attempt = Attempt(sequence: sequence, temperature: temperature, ratio: compressionRatio(text))
+            attempts.append(attempt)
+            if !needsFallback(attempt) { return attempt }
+        }
+        let notRepetitive = attempts.filter { attempt in
+            options.compressionRatioThreshold.map { attempt.ratio <= Double($0) } ?? true
+        }
+        return (notRepetitive.isEmpty ? attempts : notRepetitive).max { $0.sequence.averageLogProb < $1.sequence.averageLogProb }!
+    }
+
+    /// Too repetitive or too unlikely, and not silence (where another temperature would not help).
+    private func needsFallback(_ attempt: Attempt) -> Bool {
+        let sequence = attempt.sequence
+        if let noSpeech = options.noSpeechThreshold, sequence.noSpeechProb > noSpeech,
+           let threshold = options.logProbThreshold, sequence.averageLogProb < threshold {
+            return false
+        }
+        if let threshold = options.compressionRatioThreshold, attempt.ratio > Double(threshold) { return true }
+        if let threshold = options.logProbThreshold, sequence.averageLogProb < threshold { return true }
+        return false
+    }
+
+    /// The window holds no speech: the no-speech probability is high and the text not confidently likely.
+    private func isSilence(_ result: Attempt) -> Bool {
+        guard let noSpeech = options.noSpeechThreshold, result.sequence.noSpeechProb > noSpeech else { return false }
+        let confident = options.logProbThreshold.map { result.sequence.averageLogProb > $0 } ?? false
+        return !confident
+    }
+
+    /// The split pieces of a window as transcript segments, without empty or zero-length ones.
+    private func transcribedSegments(_ pieces: [SplitSegment], of result: Attempt, firstID: Int) -> [TranscribedSegment] {
+        var segments: [TranscribedSegment] = []
+        for piece in pieces {
+            let text = engine.tokenizer.decode(piece.tokens)
+            if piece.start == piece.end || text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { continue }
+            segments.append(TranscribedSegment(
+                id: firstID + segments.count, start: piece.start, end: piece.end, text: text,
+                tokens: piece.tokens, temperature: Double(result.temperature),
+                avgLogprob: Double(result.sequence.averageLogProb), compressionRatio: result.ratio,
+                noSpeechProb: Double(result.sequence.noSpeechProb)))
+        }
+        return segments
     }
 
     /// [startofprev, ≤223 previous tokens] + start-of-transcript sequence (+ no-timestamps).

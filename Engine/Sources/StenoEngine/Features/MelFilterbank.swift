@@ -14,7 +14,7 @@ public struct MelFilterbank: Sendable {
     let lowerBin: [Int]
     let upperBin: [Int]
 
-    public init(bands: Int, fftSize: Int = 400, sampleRate: Int = 16000) {
+    public init(bands: Int, fftSize: Int = 400, sampleRate: Int = WhisperAudio.sampleRate) {
         self.bands = bands
         bins = fftSize / 2 + 1
         let binFrequencies = (0..<bins).map { Double($0) * Double(sampleRate) / Double(fftSize) }

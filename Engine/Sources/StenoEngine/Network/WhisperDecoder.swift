@@ -80,6 +80,8 @@ final class DecoderSession {
     /// [layer][sequence][position][width]; the spare pair is the target of beam reordering.
     private var cache: KVCache
     private var spare: KVCache
+    /// The step's working buffers, kept across steps.
+    private let scratch = DecoderScratch()
 
     init(decoder: WhisperDecoder, cross: CrossAttentionCache, batch: Int) {
         self.decoder = decoder
@@ -107,179 +109,165 @@ final class DecoderSession {
         batch = indices.count
     }
 
-    /// Runs `tokens` (batch rows of n new tokens each) through the decoder.
+    /// Runs `tokens` (batch rows of n new tokens each) through the decoder: the embeddings, then per layer
+    /// self-attention, cross-attention and the feed-forward network, each adding into the residual stream
+    /// `x`, then the logits. Works in the session's scratch buffers, so a step allocates only its logits.
     /// - Parameters:
     ///   - logitPositions: which of the n new positions to return logits for (default: the last).
     ///   - capture: if given, records the cross-attention weights of its heads (batch must be 1).
     /// - Returns: logits [batch × logitPositions.count × vocabulary].
     func step(_ tokens: [[Int]], logitPositions: [Int]? = nil, capture: UnsafeMutablePointer<AlignmentCapture>? = nil) -> [Float] {
         let a = decoder.architecture
-        let w = decoder.weights
-        let d = a.width
-        let b = tokens.count
-        precondition(b == batch, "step needs one row of tokens per sequence")
+        precondition(tokens.count == batch, "step needs one row of tokens per sequence")
         let n = tokens[0].count
         precondition(n > 0 && tokens.allSatisfy { $0.count == n }, "every sequence takes the same number of tokens")
         precondition(length + n <= a.textContext, "the decoder holds at most \(a.textContext) tokens")
-        let rows = b * n
-        let total = length + n
-        let headWidth = a.headWidth
-        let scale = 1 / Float(headWidth).squareRoot()
-        let ctxStride = a.textContext * d
+        let wanted = logitPositions ?? [n - 1]
+        let shape = StepShape(sequences: batch, newTokens: n, cached: length, logitRows: batch * wanted.count)
+        let buffers = scratch.buffers(for: shape, architecture: a, ffnWidth: decoder.weights.layers.first?.ffnUp.outputs ?? 4 * a.width,
+                                      crossPositions: cross.positions)
 
-        var x = [Float](repeating: 0, count: rows * d)
-        x.withUnsafeMutableBufferPointer { xp in
-            w.embeddings.withUnsafeBufferPointer { e in
-                w.positions.withUnsafeBufferPointer { p in
-                    for s in 0..<b {
-                        for i in 0..<n {
-                            let dst = xp.baseAddress! + (s * n + i) * d
-                            steno_f16_to_f32(e.baseAddress! + tokens[s][i] * d, dst, d)
-                            let pos = p.baseAddress! + (length + i) * d
-                            for c in 0..<d { dst[c] += pos[c] }
-                        }
-                    }
-                }
-            }
-        }
-
-        let ffnWidth = w.layers.first?.ffnUp.outputs ?? 4 * d
-        var normed = [Float](repeating: 0, count: rows * d)
-        var qkv = [Float](repeating: 0, count: rows * 3 * d)
-        var context = [Float](repeating: 0, count: rows * d)
-        var selfScores = [Float](repeating: 0, count: n * total)
-        var crossScores = [Float](repeating: 0, count: rows * cross.positions)
-        var hidden = [Float](repeating: 0, count: rows * ffnWidth)
-
-        var queries = [Float](repeating: 0, count: rows * headWidth)
-        for (layerIndex, layer) in w.layers.enumerated() {
-            x.withUnsafeMutableBufferPointer { xp in
-            normed.withUnsafeMutableBufferPointer { lnp in
-            qkv.withUnsafeMutableBufferPointer { qkvp in
-            context.withUnsafeMutableBufferPointer { ctxp in
-            selfScores.withUnsafeMutableBufferPointer { ssp in
-            crossScores.withUnsafeMutableBufferPointer { csp in
-            hidden.withUnsafeMutableBufferPointer { hp in
-            queries.withUnsafeMutableBufferPointer { qp in
-                let x = xp.baseAddress!, ln = lnp.baseAddress!, qkv = qkvp.baseAddress!, ctx = ctxp.baseAddress!
-                let ss = ssp.baseAddress!, cs = csp.baseAddress!, hid = hp.baseAddress!, q = qp.baseAddress!
-                let kCache = cache.keys(layer: layerIndex, sequence: 0), vCache = cache.values(layer: layerIndex, sequence: 0)
-
-                // Causal self-attention with the KV cache.
-                layer.selfNorm.apply(x, rows: rows, into: ln)
-                layer.selfQKV.apply(ln, rows: rows, into: qkv)
-                for s in 0..<b {
-                    for i in 0..<n {
-                        let src = qkv + (s * n + i) * 3 * d
-                        (kCache + s * ctxStride + (length + i) * d).update(from: src + d, count: d)
-                        (vCache + s * ctxStride + (length + i) * d).update(from: src + 2 * d, count: d)
-                    }
-                    for h in 0..<a.heads {
-                        let q = qkv + s * n * 3 * d + h * headWidth
-                        let k = kCache + s * ctxStride + h * headWidth
-                        let v = vCache + s * ctxStride + h * headWidth
-                        BLAS.gemmNT(m: n, n: total, k: headWidth, a: q, lda: 3 * d, b: k, ldb: d, c: ss, ldc: total, alpha: scale)
-                        for i in 0..<n {
-                            let row = ss + i * total
-                            let visible = length + i + 1
-                            for j in visible..<total { row[j] = -.infinity }
-                            Kernels.softmax(row, count: total)
-                        }
-                        BLAS.gemmNN(m: n, n: headWidth, k: total, a: ss, lda: total, b: v, ldb: d, c: ctx + s * n * d + h * headWidth, ldc: d)
-                    }
-                }
-                layer.selfOutput.apply(ctx, rows: rows, into: ln)
-                Kernels.add(x, ln, count: rows * d)
-
-                // Cross-attention over the window: per head, every row of the batch against the window's
-                // float16 keys and values, each key/value row read once for the whole batch.
-                layer.crossNorm.apply(x, rows: rows, into: ln)
-                layer.crossQuery.apply(ln, rows: rows, into: qkv)  // queries [rows × d]
-                let positions = cross.positions
-                ctx.update(repeating: 0, count: rows * d)
-                cross.keys[layerIndex].withUnsafeBufferPointer { ck in
-                    cross.values[layerIndex].withUnsafeBufferPointer { cv in
-                        for h in 0..<a.heads {
-                            for r in 0..<rows {
-                                let src = qkv + r * d + h * headWidth
-                                for j in 0..<headWidth { q[r * headWidth + j] = src[j] * scale }
-                            }
-                            let headKeys = ck.baseAddress! + h * positions * headWidth
-                            let headValues = cv.baseAddress! + h * positions * headWidth
-                            steno_logits_f16(headKeys, q, Int32(rows), Int32(headWidth), 0, Int32(positions), cs, Int32(positions))
-                            Kernels.softmaxRows(cs, rows: rows, columns: positions)
-                            if let capture {
-                                for (index, head) in capture.pointee.heads.enumerated() where head.layer == layerIndex && head.head == h {
-                                    capture.pointee.weights[index] = Array(UnsafeBufferPointer(start: cs, count: rows * positions))
-                                    capture.pointee.tokens = rows
-                                    capture.pointee.positions = positions
-                                }
-                            }
-                            steno_weighted_rows_f16(headValues, cs, Int32(rows), Int32(positions), Int32(headWidth),
-                                                    Int32(positions), ctx + h * headWidth, Int32(d))
-                        }
-                    }
-                }
-                layer.crossOutput.apply(ctx, rows: rows, into: ln)
-                Kernels.add(x, ln, count: rows * d)
-
-                // Feed-forward.
-                layer.ffnNorm.apply(x, rows: rows, into: ln)
-                layer.ffnUp.apply(ln, rows: rows, into: hid)
-                Kernels.gelu(hid, count: rows * ffnWidth)
-                layer.ffnDown.apply(hid, rows: rows, into: ln)
-                Kernels.add(x, ln, count: rows * d)
-            }
-            }
-            }
-            }
-            }
-            }
-            }
-            }
+        embed(tokens, shape: shape, into: buffers.x)
+        for (index, layer) in decoder.weights.layers.enumerated() {
+            selfAttention(layer, index: index, shape: shape, buffers)
+            crossAttention(layer, index: index, shape: shape, buffers, capture: capture)
+            feedForward(layer, shape: shape, buffers)
         }
         length += n
+        return logits(buffers.x, shape: shape, positions: wanted, normed: buffers.normed)
+    }
 
-        // Final norm and logits, only for the requested positions.
-        let wanted = logitPositions ?? [n - 1]
-        let outRows = b * wanted.count
-        var selected = [Float](repeating: 0, count: outRows * d)
-        x.withUnsafeBufferPointer { xp in
-            selected.withUnsafeMutableBufferPointer { sp in
-                for s in 0..<b {
-                    for (j, position) in wanted.enumerated() {
-                        w.finalNorm.apply(xp.baseAddress! + (s * n + position) * d, rows: 1, into: sp.baseAddress! + (s * wanted.count + j) * d)
+    /// x = token embedding + position embedding, for every new token of every sequence.
+    private func embed(_ tokens: [[Int]], shape: StepShape, into x: UnsafeMutablePointer<Float>) {
+        let d = decoder.architecture.width
+        decoder.weights.embeddings.withUnsafeBufferPointer { embeddings in
+            decoder.weights.positions.withUnsafeBufferPointer { positions in
+                for s in 0..<shape.sequences {
+                    for i in 0..<shape.newTokens {
+                        let row = x + (s * shape.newTokens + i) * d
+                        steno_f16_to_f32(embeddings.baseAddress! + tokens[s][i] * d, row, d)
+                        Kernels.add(row, positions.baseAddress! + (shape.cached + i) * d, count: d)
                     }
                 }
             }
         }
-        let vocabulary = a.vocabularySize
-        return projectToVocabulary(selected, rows: outRows)
+    }
+
+    /// Causal self-attention: the new keys and values join each sequence's cache, then per head the new
+    /// queries attend over every cached position up to their own.
+    private func selfAttention(_ layer: DecoderLayerWeights, index: Int, shape: StepShape, _ buffers: StepBuffers) {
+        let a = decoder.architecture
+        let d = a.width, headWidth = a.headWidth, n = shape.newTokens, total = shape.total
+        let cacheStride = a.textContext * d
+        let keys = cache.keys(layer: index, sequence: 0), values = cache.values(layer: index, sequence: 0)
+        layer.selfNorm.apply(buffers.x, rows: shape.rows, into: buffers.normed)
+        layer.selfQKV.apply(buffers.normed, rows: shape.rows, into: buffers.qkv)
+        for s in 0..<shape.sequences {
+            for i in 0..<n {
+                let projected = buffers.qkv + (s * n + i) * 3 * d
+                (keys + s * cacheStride + (shape.cached + i) * d).update(from: projected + d, count: d)
+                (values + s * cacheStride + (shape.cached + i) * d).update(from: projected + 2 * d, count: d)
+            }
+            for h in 0..<a.heads {
+                let query = buffers.qkv + s * n * 3 * d + h * headWidth
+                let key = keys + s * cacheStride + h * headWidth
+                let value = values + s * cacheStride + h * headWidth
+                BLAS.gemmNT(m: n, n: total, k: headWidth, a: query, lda: 3 * d, b: key, ldb: d, c: buffers.selfScores, ldc: total,
+                            alpha: 1 / Float(headWidth).squareRoot())
+                for i in 0..<n {
+                    let row = buffers.selfScores + i * total
+                    for j in (shape.cached + i + 1)..<total { row[j] = -.infinity }
+                    Kernels.softmax(row, count: total)
+                }
+                BLAS.gemmNN(m: n, n: headWidth, k: total, a: buffers.selfScores, lda: total, b: value, ldb: d,
+                            c: buffers.context + s * n * d + h * headWidth, ldc: d)
+            }
+        }
+        layer.selfOutput.apply(buffers.context, rows: shape.rows, into: buffers.normed)
+        Kernels.add(buffers.x, buffers.normed, count: shape.rows * d)
+    }
+
+    /// Cross-attention over the window: per head, every row of the batch against the window's float16 keys and
+    /// values, each key/value row read once for the whole batch.
+    private func crossAttention(
+        _ layer: DecoderLayerWeights, index: Int, shape: StepShape, _ buffers: StepBuffers, capture: UnsafeMutablePointer<AlignmentCapture>?
+    ) {
+        let a = decoder.architecture
+        let d = a.width, headWidth = a.headWidth, rows = shape.rows, positions = cross.positions
+        let scale = 1 / Float(headWidth).squareRoot()
+        layer.crossNorm.apply(buffers.x, rows: rows, into: buffers.normed)
+        layer.crossQuery.apply(buffers.normed, rows: rows, into: buffers.qkv)  // queries [rows × d]
+        buffers.context.update(repeating: 0, count: rows * d)
+        cross.keys[index].withUnsafeBufferPointer { crossKeys in
+            cross.values[index].withUnsafeBufferPointer { crossValues in
+                for h in 0..<a.heads {
+                    for r in 0..<rows {
+                        let source = buffers.qkv + r * d + h * headWidth
+                        for j in 0..<headWidth { buffers.queries[r * headWidth + j] = source[j] * scale }
+                    }
+                    let headKeys = crossKeys.baseAddress! + h * positions * headWidth
+                    let headValues = crossValues.baseAddress! + h * positions * headWidth
+                    steno_logits_f16(headKeys, buffers.queries, Int32(rows), Int32(headWidth), 0, Int32(positions),
+                                     buffers.crossScores, Int32(positions))
+                    Kernels.softmaxRows(buffers.crossScores, rows: rows, columns: positions)
+                    if let capture {
+                        for (slot, head) in capture.pointee.heads.enumerated() where head.layer == index && head.head == h {
+                            capture.pointee.weights[slot] = Array(UnsafeBufferPointer(start: buffers.crossScores, count: rows * positions))
+                            capture.pointee.tokens = rows
+                            capture.pointee.positions = positions
+                        }
+                    }
+                    steno_weighted_rows_f16(headValues, buffers.crossScores, Int32(rows), Int32(positions), Int32(headWidth),
+                                            Int32(positions), buffers.context + h * headWidth, Int32(d))
+                }
+            }
+        }
+        layer.crossOutput.apply(buffers.context, rows: rows, into: buffers.normed)
+        Kernels.add(buffers.x, buffers.normed, count: rows * d)
+    }
+
+    /// x += W_down · gelu(W_up · norm(x)).
+    private func feedForward(_ layer: DecoderLayerWeights, shape: StepShape, _ buffers: StepBuffers) {
+        let d = decoder.architecture.width
+        layer.ffnNorm.apply(buffers.x, rows: shape.rows, into: buffers.normed)
+        layer.ffnUp.apply(buffers.normed, rows: shape.rows, into: buffers.hidden)
+        Kernels.gelu(buffers.hidden, count: shape.rows * layer.ffnUp.outputs)
+        layer.ffnDown.apply(buffers.hidden, rows: shape.rows, into: buffers.normed)
+        Kernels.add(buffers.x, buffers.normed, count: shape.rows * d)
+    }
+
+    /// The final norm of the requested positions of every sequence (into `normed`), then their logits.
+    private func logits(_ x: UnsafeMutablePointer<Float>, shape: StepShape, positions: [Int], normed: UnsafeMutablePointer<Float>) -> [Float] {
+        let d = decoder.architecture.width
+        for s in 0..<shape.sequences {
+            for (j, position) in positions.enumerated() {
+                decoder.weights.finalNorm.apply(x + (s * shape.newTokens + position) * d, rows: 1, into: normed + (s * positions.count + j) * d)
+            }
+        }
+        return projectToVocabulary(normed, rows: shape.sequences * positions.count)
     }
 
     /// logits[rows × vocabulary] = hidden[rows × width] · Eᵀ with the float16 embeddings, the vocabulary split
     /// across threads. Each weight row is read once for all rows of the batch.
-    private func projectToVocabulary(_ hidden: [Float], rows: Int) -> [Float] {
+    private func projectToVocabulary(_ hidden: UnsafeMutablePointer<Float>, rows: Int) -> [Float] {
         let vocabulary = decoder.architecture.vocabularySize
         let d = decoder.architecture.width
-        var logits = [Float](repeating: 0, count: rows * vocabulary)
         let chunks = max(1, min(BLAS.threads, 8))
         let per = (vocabulary + chunks - 1) / chunks
-        hidden.withUnsafeBufferPointer { hp in
+        // Every element is written by one chunk: no zeroing first.
+        return [Float](unsafeUninitializedCapacity: rows * vocabulary) { logits, initialized in
             decoder.weights.embeddings.withUnsafeBufferPointer { e in
-                logits.withUnsafeMutableBufferPointer { l in
-                    let h = UnsafeSendable(hp.baseAddress!), w = UnsafeSendable(e.baseAddress!), out = UnsafeSendable(l.baseAddress!)
-                    DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                        let begin = chunk * per
-                        let end = min(vocabulary, begin + per)
-                        guard begin < end else { return }
-                        steno_logits_f16(w.pointer, h.pointer, Int32(rows), Int32(d), Int32(begin), Int32(end),
-                                         out.pointer, Int32(vocabulary))
-                    }
+                let h = UnsafeSendable(hidden), w = UnsafeSendable(e.baseAddress!), out = UnsafeSendable(logits.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                    let begin = chunk * per
+                    let end = min(vocabulary, begin + per)
+                    guard begin < end else { return }
+                    steno_logits_f16(w.pointer, h.pointer, Int32(rows), Int32(d), Int32(begin), Int32(end),
+                                     out.pointer, Int32(vocabulary))
                 }
             }
+            initialized = rows * vocabulary
         }
-        return logits
     }
 }
 
@@ -325,5 +313,76 @@ struct KVCache {
         let pointers: [UnsafeMutablePointer<Float>]
         init(_ pointers: UnsafeMutablePointer<Float>...) { self.pointers = pointers }
         deinit { pointers.forEach { $0.deallocate() } }
+    }
+}
+
+/// The sizes of one decoder step.
+struct StepShape {
+    /// Sequences advancing together (beams, samples).
+    let sequences: Int
+    /// New tokens per sequence in this step (the prompt on the first step, then one).
+    let newTokens: Int
+    /// Tokens already in the cache.
+    let cached: Int
+    /// Rows of logits asked for: sequences × requested positions, which may repeat a position (and so
+    /// outnumber the rows of the step).
+    let logitRows: Int
+
+    var rows: Int { sequences * newTokens }
+    var total: Int { cached + newTokens }
+}
+
+/// A step's working memory, as pointers into the session's scratch.
+struct StepBuffers {
+    /// The residual stream [rows × width].
+    let x: UnsafeMutablePointer<Float>
+    /// Norm outputs and projections added back into `x` [rows × width]; at the end, the final norm of the
+    /// requested positions [logitRows × width].
+    let normed: UnsafeMutablePointer<Float>
+    /// Self-attention q|k|v [rows × 3·width]; cross-attention queries [rows × width].
+    let qkv: UnsafeMutablePointer<Float>
+    /// Attention outputs before their projection [rows × width].
+    let context: UnsafeMutablePointer<Float>
+    /// One head's self-attention scores [newTokens × total].
+    let selfScores: UnsafeMutablePointer<Float>
+    /// One head's cross-attention scores [rows × window positions].
+    let crossScores: UnsafeMutablePointer<Float>
+    /// One head's scaled cross-attention queries [rows × headWidth].
+    let queries: UnsafeMutablePointer<Float>
+    /// The feed-forward network's inner activations [rows × ffnWidth].
+    let hidden: UnsafeMutablePointer<Float>
+}
+
+/// The buffers of a session's steps, allocated on the first step and grown only when a step needs more (a
+/// longer prompt, more sequences), so the steps of a window allocate nothing but their logits.
+final class DecoderScratch {
+    private var storage: [Slot: (pointer: UnsafeMutablePointer<Float>, capacity: Int)] = [:]
+
+    private enum Slot: CaseIterable { case x, normed, qkv, context, selfScores, crossScores, queries, hidden }
+
+    func buffers(for shape: StepShape, architecture a: WhisperArchitecture, ffnWidth: Int, crossPositions: Int) -> StepBuffers {
+        let rows = shape.rows
+        return StepBuffers(
+            x: reserve(.x, rows * a.width),
+            normed: reserve(.normed, max(rows, shape.logitRows) * a.width),
+            qkv: reserve(.qkv, rows * 3 * a.width),
+            context: reserve(.context, rows * a.width),
+            selfScores: reserve(.selfScores, shape.newTokens * shape.total),
+            crossScores: reserve(.crossScores, rows * crossPositions),
+            queries: reserve(.queries, rows * a.headWidth),
+            hidden: reserve(.hidden, rows * ffnWidth))
+    }
+
+    /// At least `count` floats for `slot`; a grown buffer does not keep its contents.
+    private func reserve(_ slot: Slot, _ count: Int) -> UnsafeMutablePointer<Float> {
+        if let held = storage[slot], held.capacity >= count { return held.pointer }
+        storage[slot]?.pointer.deallocate()
+        let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
+        storage[slot] = (pointer, count)
+        return pointer
+    }
+
+    deinit {
+        for held in storage.values { held.pointer.deallocate() }
     }
 }
