@@ -117,12 +117,7 @@ import Testing
                     ids.insert(job.id.uuidString.lowercased())
                 }
                 let dispatchers = try nodes.map { try WebhookTesting.dispatcher($0) }
-                let received = try await WebhookTesting.running(dispatchers) {
-                    _ = try await receiver.wait(for: 20, on: "/once")
-                    try await Task.sleep(for: .milliseconds(300))
-                    return receiver.received(on: "/once")
-                }
-                let delivered = try received.map { try WebhookTesting.payload($0)["job_id"] as? String }
+                let delivered = try await WebhookTesting.deliveredJobIDs(by: dispatchers, to: receiver, on: "/once", count: 20)
                 #expect(delivered.count == 20)
                 #expect(Set(delivered.compactMap { $0 }) == ids)
                 for id in ids {

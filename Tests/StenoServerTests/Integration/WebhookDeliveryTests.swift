@@ -264,12 +264,7 @@ import Testing
                 ids.insert(try await WebhookTesting.finishedJob(stores[0], url: receiver.url("/once")).id.uuidString.lowercased())
             }
             let dispatchers = try stores.map { try WebhookTesting.dispatcher($0) }
-            let received = try await WebhookTesting.running(dispatchers) {
-                _ = try await receiver.wait(for: 20, on: "/once")
-                try await Task.sleep(for: .milliseconds(300))
-                return receiver.received(on: "/once")
-            }
-            let delivered = try received.map { try WebhookTesting.payload($0)["job_id"] as? String }
+            let delivered = try await WebhookTesting.deliveredJobIDs(by: dispatchers, to: receiver, on: "/once", count: 20)
             #expect(delivered.count == 20)
             #expect(Set(delivered.compactMap { $0 }) == ids)
         }

@@ -84,6 +84,19 @@ enum WebhookTesting {
         return timestamp
     }
 
+    /// Runs `dispatchers` until `count` callbacks reached `path`, waits a moment longer for a duplicate, and
+    /// returns the `job_id` of every callback received there.
+    static func deliveredJobIDs(
+        by dispatchers: [WebhookDispatcher], to receiver: WebhookReceiver, on path: String, count: Int
+    ) async throws -> [String?] {
+        let received = try await running(dispatchers) {
+            _ = try await receiver.wait(for: count, on: path)
+            try await Task.sleep(for: .milliseconds(300))
+            return receiver.received(on: path)
+        }
+        return try received.map { try payload($0)["job_id"] as? String }
+    }
+
     static func payload(_ request: WebhookReceiver.Received) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: request.body) as? [String: Any])
     }
