@@ -179,7 +179,12 @@ struct LongFormTranscription {
         let notRepetitive = attempts.filter { attempt in
             options.compressionRatioThreshold.map { attempt.ratio <= Double($0) } ?? true
         }
-        return (notRepetitive.isEmpty ? attempts : notRepetitive).max { $0.sequence.averageLogProb < $1.sequence.averageLogProb }!
+        let best = (notRepetitive.isEmpty ? attempts : notRepetitive).max { $0.sequence.averageLogProb < $1.sequence.averageLogProb }!
+        // Every temperature failed: as faster-whisper's generate_with_fallback, the result carries the *last*
+        // temperature tried, not the one of the attempt kept. What follows reads it: the segments' temperature,
+        // and the prompt reset (above 0.5 the next window stops conditioning on this window's text, which
+        // fallback just judged repetitive or unlikely).
+        return Attempt(sequence: best.sequence, temperature: options.temperatures.last!, ratio: best.ratio)
     }
 
     /// Too repetitive or too unlikely, and not silence (where another temperature would not help).

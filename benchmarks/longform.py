@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Long-form accuracy check: Steno against faster-whisper float32 on a recording of over ten minutes.
+
+Short clips never reach what decides accuracy on real recordings: windows that follow each other, the previous
+text conditioning the next window, and the temperature fallback running out on repetitive text. This check
+builds a recording that exercises all three and fails when Steno's word error rate is more than --max-gap
+points above faster-whisper's on it (same model, beam and threads; Whisper's normalizer; benchmarks/wer.py).
+
+The recording: the English phone-system prompts of Debian's asterisk-core-sounds-en-wav (real speech, one
+speaker, many repeated phrases such as "followed by the pound key"), in name order, joined by sox with 0.8 s
+pauses until at least --minutes, resampled to 16 kHz. The reference is the package's own list of what each
+prompt says (core-sounds-en.txt.gz). Prompts that are tones or music ("[...]" in the list) are left out.
+
+    benchmarks/longform.py [--minutes 10] [--max-gap 0.3] [--steno PATH] [--model DIR] [--threads N]
+
+Deterministic: the same package gives the same file. Writes .fixtures/longform/ (gitignored).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+TEXTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+OUT = ROOT / ".fixtures" / "longform"
+PAUSE_S = 0.8
+
+
+def prompts() -> list[tuple[Path, str]]:
+    """(file, transcript) of every spoken top-level prompt, in name order."""
+    texts = {}
+    for line in gzip.open(TEXTS, "rt", encoding="utf-8", errors="replace"):
+        match = re.match(r"^([A-Za-z0-9_-]+):\s*(.+?)\s*$", line)
+        if match and "[" not in match.group(2):
+            texts[match.group(1)] = match.group(2)
+    return [(SOUNDS / f"{name}.wav", text) for name, text in sorted(texts.items()) if (SOUNDS / f"{name}.wav").is_file()]
+
+
+def duration(path: Path) -> float:
+    return float(subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True).stdout)
+
+
+def build(minutes: float) -> Path:
+    """The joined recording and its manifest (wer.py's format); returns the manifest."""
+    manifest = OUT / f"manifest-{minutes:g}min.tsv"
+    if manifest.exists():
+        return manifest
+    if not SOUNDS.is_dir() or not TEXTS.exists():
+        sys.exit("longform: asterisk-core-sounds-en-wav is missing (scripts/setup.sh installs it)")
+    OUT.mkdir(parents=True, exist_ok=True)
+    chosen, texts, total = [], [], 0.0
+    for path, text in prompts():
+        if total >= minutes * 60:
+            break
+        chosen.append(path)
+        texts.append(text)
+        total += duration(path) + PAUSE_S
+    if total < minutes * 60:
+        sys.exit(f"longform: the prompts last only {total:.0f} s")
+    recording = OUT / f"en-prompts-{minutes:g}min.wav"
+    with tempfile.TemporaryDirectory() as work:
+        pause = Path(work) / "pause.wav"
+        # The prompts are 8 kHz mono 16-bit: the pause is made the same, and the whole is resampled once.
+        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(pause), "trim", "0", str(PAUSE_S)], check=True)
+        pieces = [str(p) for path in chosen for p in (path, pause)]
+        subprocess.run(["sox", *pieces, "-r", "16000", str(recording)], check=True)
+    seconds = duration(recording)
+    reference = " ".join(texts).replace("\t", " ")
+    manifest.write_text("path\treference\tduration\tgroup\tsource\n"
+                        f"{recording.name}\t{reference}\t{seconds:.1f}\tlong\treal\n")
+    print(f"longform: {len(chosen)} prompts, {seconds:.1f} s, {len(reference.split())} words -> {recording}", file=sys.stderr)
+    return manifest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--max-gap", type=float, default=0.3, help="points of WER steno may lose to faster-whisper")
+    parser.add_argument("--steno", help="steno binary (wer.py's default otherwise)")
+    parser.add_argument("--model", default=str(ROOT / "models" / "tiny.en"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--beam", type=int, default=5)
+    args = parser.parse_args()
+
+    manifest = build(args.minutes)
+    with tempfile.NamedTemporaryFile(suffix=".json") as report:
+        command = [sys.executable, str(ROOT / "benchmarks" / "wer.py"), "--manifest", str(manifest), "--systems",
+                   "steno,fw-float32", "--model", args.model, "--threads", str(args.threads), "--beam", str(args.beam),
+                   "--json", report.name, "--show-errors"]
+        if args.steno:
+            command += ["--steno", args.steno]
+        subprocess.run(command, check=True)
+        totals = json.loads(Path(report.name).read_text())["totals"]
+    long = next(v for k, v in totals.items() if k.startswith("long"))
+    steno, peer = long["steno"]["wer"] * 100, long["fw-float32"]["wer"] * 100
+    gap = steno - peer
+    verdict = gap <= args.max_gap
+    print(f"\nlong form: steno {steno:.2f}% vs faster-whisper float32 {peer:.2f}%: gap {gap:+.2f} points "
+          f"(allowed {args.max_gap}): {'ok' if verdict else 'TOO FAR'}")
+    sys.exit(0 if verdict else 1)
+
+
+if __name__ == "__main__":
+    main()
