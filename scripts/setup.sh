@@ -17,3 +17,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 scripts/install-model.sh
+scripts/install-vad-model.sh
