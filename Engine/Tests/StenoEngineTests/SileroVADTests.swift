@@ -47,3 +47,57 @@ import Testing
         #expect(throws: EngineError.self) { try SileroVAD(file: file) }
     }
 }
+
+/// The speech regions of the reference's probabilities, by the reference's rules, for each of its parameter
+/// sets: silero-vad's defaults, faster-whisper's, and a 2 s maximum that forces cuts.
+@Suite struct SpeechRegionTests {
+    struct Reference: Decodable {
+        struct Parameters: Decodable {
+            let threshold: Double
+            let neg_threshold: Double
+            let min_speech_duration_ms: Double
+            let max_speech_duration_s: Double
+            let min_silence_duration_ms: Double
+            let speech_pad_ms: Double
+        }
+        struct Input: Decodable {
+            let name: String
+            let sample_count: Int
+            let probabilities: [Float]
+            let timestamps: [String: [Region]]
+        }
+        struct Region: Decodable { let start: Int; let end: Int }
+        let parameter_sets: [String: Parameters]
+        let inputs: [Input]
+    }
+
+    @Test func regionsMatchTheReferenceImplementation() throws {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        let reference = try decoder.decode(Reference.self, from: Data(contentsOf: SileroVADTests.fixture))
+        #expect(reference.parameter_sets.count == 3)
+        for (name, parameters) in reference.parameter_sets {
+            var detection = SpeechDetection()
+            detection.threshold = parameters.threshold
+            detection.negativeThreshold = parameters.neg_threshold
+            detection.minSpeechSeconds = parameters.min_speech_duration_ms / 1000
+            detection.maxSpeechSeconds = parameters.max_speech_duration_s
+            detection.minSilenceSeconds = parameters.min_silence_duration_ms / 1000
+            detection.speechPadSeconds = parameters.speech_pad_ms / 1000
+            for input in reference.inputs {
+                let expected = try #require(input.timestamps[name]).map { SpeechRegion(start: $0.start, end: $0.end) }
+                let found = detection.regions(probabilities: input.probabilities, sampleCount: input.sample_count)
+                #expect(found == expected, "\(name) on \(input.name)")
+            }
+        }
+        // The preset says what faster-whisper's VadOptions say.
+        let fasterWhisper = try #require(reference.parameter_sets["faster-whisper-defaults"])
+        #expect(SpeechDetection.fasterWhisper.minSilenceSeconds * 1000 == fasterWhisper.min_silence_duration_ms)
+        #expect(SpeechDetection.fasterWhisper.speechPadSeconds * 1000 == fasterWhisper.speech_pad_ms)
+    }
+
+    @Test func silenceAloneHasNoSpeech() {
+        let regions = SpeechDetection().regions(probabilities: [Float](repeating: 0.01, count: 900), sampleCount: 900 * 512)
+        #expect(regions.isEmpty)
+    }
+}

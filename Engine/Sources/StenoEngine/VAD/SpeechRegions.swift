@@ -1,0 +1,123 @@
+/// Where the speech is, from per-window speech probabilities: the rules of silero-vad's
+/// `get_speech_timestamps` (6.2.3), with hysteresis between `threshold` and `negativeThreshold`, a minimum
+/// silence that ends a region, a minimum speech length, a maximum length that cuts a region (at its longest
+/// silence, when it has one), and padding. docs/notes/silero-vad-v6.md states each rule. (faster-whisper keeps
+/// the older cut rule, at the last silence over 98 ms; the two agree whenever `maxSpeechSeconds` is infinite.)
+public struct SpeechDetection: Sendable, Hashable {
+    /// A window with at least this probability is speech.
+    public var threshold: Double = 0.5
+    /// Speech ends only below this (default: threshold − 0.15, at least 0.01).
+    public var negativeThreshold: Double?
+    /// Shorter regions are dropped.
+    public var minSpeechSeconds: Double = 0.25
+    /// Longer regions are cut.
+    public var maxSpeechSeconds: Double = .infinity
+    /// A silence this long ends a region.
+    public var minSilenceSeconds: Double = 0.1
+    /// Added to both sides of each region (halved between regions closer than twice this).
+    public var speechPadSeconds: Double = 0.03
+
+    public init() {}
+
+    /// faster-whisper's `VadOptions` defaults: long silences only, generous padding, no minimum speech.
+    public static var fasterWhisper: SpeechDetection {
+        var detection = SpeechDetection()
+        detection.minSpeechSeconds = 0
+        detection.minSilenceSeconds = 2
+        detection.speechPadSeconds = 0.4
+        return detection
+    }
+}
+
+/// A region of speech, in samples of the 16 kHz recording.
+public struct SpeechRegion: Sendable, Hashable {
+    public var start: Int
+    public var end: Int
+
+    public init(start: Int, end: Int) {
+        self.start = start
+        self.end = end
+    }
+}
+
+extension SpeechDetection {
+    /// The speech regions of a recording of `sampleCount` samples whose windows have `probabilities`.
+    public func regions(probabilities: [Float], sampleCount: Int) -> [SpeechRegion] {
+        let rate = Double(WhisperAudio.sampleRate), window = Double(SileroVAD.windowSamples)
+        let minSpeech = rate * minSpeechSeconds
+        let pad = rate * speechPadSeconds
+        let maxSpeech = rate * maxSpeechSeconds - window - 2 * pad
+        let minSilence = rate * minSilenceSeconds
+        // A silence shorter than this is no place to cut a region that grew too long.
+        let minSilenceAtMaxSpeech = rate * 0.098
+        let negative = negativeThreshold ?? max(threshold - 0.15, 0.01)
+
+        var found: [(start: Double, end: Double)] = []
+        var start: Double?
+        // Where the running silence began (0: none), and the silences seen inside the open region.
+        var tempEnd = 0.0
+        var possibleEnds: [(start: Double, length: Double)] = []
+        func resetSilence() {
+            tempEnd = 0
+            possibleEnds = []
+        }
+
+        for (index, probability) in probabilities.enumerated() {
+            let p = Double(probability)
+            let current = window * Double(index)
+            if p >= threshold, tempEnd != 0 {
+                // Speech again after a dip: remember the dip as a place to cut, should the region grow too long.
+                let length = current - tempEnd
+                if length > minSilenceAtMaxSpeech { possibleEnds.append((tempEnd, length)) }
+                tempEnd = 0
+            }
+            if p >= threshold, start == nil {
+                start = current
+                continue
+            }
+            if let regionStart = start, current - regionStart > maxSpeech {
+                // (`max(by:)` keeps the first of equals, as the reference does.)
+                if let longest = possibleEnds.max(by: { $0.length < $1.length }) {
+                    // Cut at the longest silence; the next region starts where that silence ends.
+                    found.append((regionStart, longest.start))
+                    start = longest.start + longest.length
+                    resetSilence()
+                } else {
+                    found.append((regionStart, current))
+                    start = nil
+                    resetSilence()
+                    continue
+                }
+            }
+            if p < negative, let regionStart = start {
+                if tempEnd == 0 { tempEnd = current }
+                if current - tempEnd < minSilence { continue }
+                if tempEnd - regionStart > minSpeech { found.append((regionStart, tempEnd)) }
+                start = nil
+                resetSilence()
+            }
+        }
+        if let regionStart = start, Double(sampleCount) - regionStart > minSpeech {
+            found.append((regionStart, Double(sampleCount)))
+        }
+
+        // Padding: each side grows by `pad`, or by half the gap when two regions are closer than twice that.
+        let length = Double(sampleCount)
+        for index in found.indices {
+            if index == 0 { found[index].start = max(0, found[index].start - pad) }
+            if index < found.count - 1 {
+                let gap = found[index + 1].start - found[index].end
+                if gap < 2 * pad {
+                    found[index].end += (gap / 2).rounded(.down)
+                    found[index + 1].start = max(0, found[index + 1].start - (gap / 2).rounded(.down))
+                } else {
+                    found[index].end = min(length, found[index].end + pad)
+                    found[index + 1].start = max(0, found[index + 1].start - pad)
+                }
+            } else {
+                found[index].end = min(length, found[index].end + pad)
+            }
+        }
+        return found.map { SpeechRegion(start: Int($0.start), end: Int($0.end)) }
+    }
+}
