@@ -38,7 +38,7 @@ struct LongFormTranscription {
     }
 
     /// The mel window starting at `start` with `count` frames, zero-padded to the encoder's 3000 frames.
-    private func window(start: Int, count: Int) -> [Float] {
+    private func melWindow(start: Int, count: Int) -> [Float] {
         let bands = mel.bands
         var out = [Float](repeating: 0, count: bands * Self.windowFrames)
         mel.values.withUnsafeBufferPointer { src in
@@ -102,7 +102,7 @@ struct LongFormTranscription {
             if isCancelled?() == true { throw EngineError.cancelled }
             let window = Window(seek: seek, frames: min(Self.windowFrames, contentFrames - seek))
             var started = Clock.now
-            let encoded = engine.encoder.encode(self.window(start: window.seek, count: window.frames))
+            let encoded = engine.encoder.encode(melWindow(start: window.seek, count: window.frames))
             timings.encoder += Clock.seconds(since: started)
             timings.windows += 1
             started = Clock.now

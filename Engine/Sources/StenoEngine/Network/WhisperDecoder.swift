@@ -356,33 +356,36 @@ struct StepBuffers {
 /// The buffers of a session's steps, allocated on the first step and grown only when a step needs more (a
 /// longer prompt, more sequences), so the steps of a window allocate nothing but their logits.
 final class DecoderScratch {
-    private var storage: [Slot: (pointer: UnsafeMutablePointer<Float>, capacity: Int)] = [:]
-
-    private enum Slot: CaseIterable { case x, normed, qkv, context, selfScores, crossScores, queries, hidden }
+    private let x = GrowingBuffer(), normed = GrowingBuffer(), qkv = GrowingBuffer(), context = GrowingBuffer()
+    private let selfScores = GrowingBuffer(), crossScores = GrowingBuffer(), queries = GrowingBuffer(), hidden = GrowingBuffer()
 
     func buffers(for shape: StepShape, architecture a: WhisperArchitecture, ffnWidth: Int, crossPositions: Int) -> StepBuffers {
         let rows = shape.rows
         return StepBuffers(
-            x: reserve(.x, rows * a.width),
-            normed: reserve(.normed, max(rows, shape.logitRows) * a.width),
-            qkv: reserve(.qkv, rows * 3 * a.width),
-            context: reserve(.context, rows * a.width),
-            selfScores: reserve(.selfScores, shape.newTokens * shape.total),
-            crossScores: reserve(.crossScores, rows * crossPositions),
-            queries: reserve(.queries, rows * a.headWidth),
-            hidden: reserve(.hidden, rows * ffnWidth))
+            x: x.reserve(rows * a.width),
+            normed: normed.reserve(max(rows, shape.logitRows) * a.width),
+            qkv: qkv.reserve(rows * 3 * a.width),
+            context: context.reserve(rows * a.width),
+            selfScores: selfScores.reserve(shape.newTokens * shape.total),
+            crossScores: crossScores.reserve(rows * crossPositions),
+            queries: queries.reserve(rows * a.headWidth),
+            hidden: hidden.reserve(rows * ffnWidth))
     }
 
-    /// At least `count` floats for `slot`; a grown buffer does not keep its contents.
-    private func reserve(_ slot: Slot, _ count: Int) -> UnsafeMutablePointer<Float> {
-        if let held = storage[slot], held.capacity >= count { return held.pointer }
-        storage[slot]?.pointer.deallocate()
-        let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
-        storage[slot] = (pointer, count)
-        return pointer
-    }
+    /// Raw floats that only grow; a grown buffer does not keep its contents.
+    private final class GrowingBuffer {
+        private var pointer = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+        private var capacity = 1
 
-    deinit {
-        for held in storage.values { held.pointer.deallocate() }
+        func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
+            if count > capacity {
+                pointer.deallocate()
+                pointer = .allocate(capacity: count)
+                capacity = count
+            }
+            return pointer
+        }
+
+        deinit { pointer.deallocate() }
     }
 }

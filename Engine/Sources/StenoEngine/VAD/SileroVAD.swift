@@ -11,16 +11,42 @@ public final class SileroVAD: Sendable {
     /// STFT filter length and hop, and the frequency bins kept (256 / 2 + 1).
     static let filterLength = 256, hop = 128, bins = 129
 
-    private let weights: [String: [Float]]
+    private let basis: [Float]
+    private let conv1: ConvWeights, conv2: ConvWeights, conv3: ConvWeights, conv4: ConvWeights
+    private let lstmInput: [Float], lstmHidden: [Float], lstmBias: [Float]
+    private let outputWeight: [Float], outputBias: Float
+
+    /// One Conv1d (kernel 3, padding 1) followed by ReLU.
+    struct ConvWeights {
+        let weight: [Float]
+        let bias: [Float]
+        let inputs: Int
+        let outputs: Int
+        let stride: Int
+    }
 
     public init(file: URL) throws {
-        weights = try TensorFile.read(file, expecting: [
+        let weights = try TensorFile.read(file, expecting: [
             "stft.basis": [258, 1, 256],
             "conv1.weight": [128, 129, 3], "conv1.bias": [128], "conv2.weight": [64, 128, 3], "conv2.bias": [64],
             "conv3.weight": [64, 64, 3], "conv3.bias": [64], "conv4.weight": [128, 64, 3], "conv4.bias": [128],
             "lstm.weight_ih": [512, 128], "lstm.weight_hh": [512, 128], "lstm.bias_ih": [512], "lstm.bias_hh": [512],
             "output.weight": [1, 128, 1], "output.bias": [1],
         ])
+        func conv(_ name: String, _ inputs: Int, _ outputs: Int, stride: Int) -> ConvWeights {
+            ConvWeights(weight: weights[name + ".weight"]!, bias: weights[name + ".bias"]!, inputs: inputs, outputs: outputs, stride: stride)
+        }
+        basis = weights["stft.basis"]!
+        conv1 = conv("conv1", 129, 128, stride: 1)
+        conv2 = conv("conv2", 128, 64, stride: 2)
+        conv3 = conv("conv3", 64, 64, stride: 2)
+        conv4 = conv("conv4", 64, 128, stride: 1)
+        lstmInput = weights["lstm.weight_ih"]!
+        lstmHidden = weights["lstm.weight_hh"]!
+        // The two biases are only ever added together.
+        lstmBias = zip(weights["lstm.bias_ih"]!, weights["lstm.bias_hh"]!).map { $0 + $1 }
+        outputWeight = weights["output.weight"]!
+        outputBias = weights["output.bias"]![0]
     }
 
     /// One probability per window of `samples` (16 kHz mono), the last window zero-padded; the state starts
@@ -48,15 +74,11 @@ public final class SileroVAD: Sendable {
     }
 
     private func probability(of input: [Float], state: inout LSTMState) -> Float {
-        let spectrum = magnitudes(of: input)                                                   // [129 × 4]
-        let x1 = Self.conv(spectrum, channels: 129, frames: 4, weights["conv1.weight"]!, weights["conv1.bias"]!, outputs: 128, stride: 1)
-        let x2 = Self.conv(x1.values, channels: 128, frames: x1.frames, weights["conv2.weight"]!, weights["conv2.bias"]!, outputs: 64, stride: 2)
-        let x3 = Self.conv(x2.values, channels: 64, frames: x2.frames, weights["conv3.weight"]!, weights["conv3.bias"]!, outputs: 64, stride: 2)
-        let x4 = Self.conv(x3.values, channels: 64, frames: x3.frames, weights["conv4.weight"]!, weights["conv4.bias"]!, outputs: 128, stride: 1)
-        lstmStep(x4.values, state: &state)
-        let w = weights["output.weight"]!
-        var logit = weights["output.bias"]![0]
-        for i in 0..<128 { logit += w[i] * max(0, state.h[i]) }
+        var x = (values: magnitudes(of: input), frames: 4)                                     // [129 × 4]
+        for block in [conv1, conv2, conv3, conv4] { x = Self.conv(x.values, frames: x.frames, block) }
+        lstmStep(x.values, state: &state)
+        var logit = outputBias
+        for i in 0..<128 { logit += outputWeight[i] * max(0, state.h[i]) }
         return 1 / (1 + Foundation.exp(-logit))
     }
 
@@ -66,7 +88,6 @@ public final class SileroVAD: Sendable {
         var padded = input
         for k in 0..<Self.contextSamples { padded.append(input[n - 2 - k]) }
         let frames = (padded.count - Self.filterLength) / Self.hop + 1
-        let basis = weights["stft.basis"]!
         var out = [Float](repeating: 0, count: Self.bins * frames)
         for f in 0..<frames {
             let offset = f * Self.hop
@@ -84,18 +105,17 @@ public final class SileroVAD: Sendable {
     }
 
     /// Conv1d, kernel 3, zero padding 1, then ReLU: [channels × frames] → [outputs × frames'].
-    private static func conv(
-        _ x: [Float], channels: Int, frames: Int, _ w: [Float], _ b: [Float], outputs: Int, stride: Int
-    ) -> (values: [Float], frames: Int) {
-        let outFrames = (frames + 2 - 3) / stride + 1
-        var y = [Float](repeating: 0, count: outputs * outFrames)
-        for o in 0..<outputs {
+    private static func conv(_ x: [Float], frames: Int, _ block: ConvWeights) -> (values: [Float], frames: Int) {
+        let outFrames = (frames + 2 - 3) / block.stride + 1
+        let channels = block.inputs
+        var y = [Float](repeating: 0, count: block.outputs * outFrames)
+        for o in 0..<block.outputs {
             for t in 0..<outFrames {
-                var sum = b[o]
+                var sum = block.bias[o]
                 for c in 0..<channels {
                     for j in 0..<3 {
-                        let source = t * stride + j - 1
-                        if source >= 0 && source < frames { sum += w[(o * channels + c) * 3 + j] * x[c * frames + source] }
+                        let source = t * block.stride + j - 1
+                        if source >= 0 && source < frames { sum += block.weight[(o * channels + c) * 3 + j] * x[c * frames + source] }
                     }
                 }
                 y[o * outFrames + t] = max(0, sum)
@@ -106,12 +126,10 @@ public final class SileroVAD: Sendable {
 
     /// PyTorch's LSTMCell(128, 128): gates i, f, g, o in that row order.
     private func lstmStep(_ x: [Float], state: inout LSTMState) {
-        let wih = weights["lstm.weight_ih"]!, whh = weights["lstm.weight_hh"]!
-        let bih = weights["lstm.bias_ih"]!, bhh = weights["lstm.bias_hh"]!
         var gates = [Float](repeating: 0, count: 512)
         for r in 0..<512 {
-            var sum = bih[r] + bhh[r]
-            for i in 0..<128 { sum += wih[r * 128 + i] * x[i] + whh[r * 128 + i] * state.h[i] }
+            var sum = lstmBias[r]
+            for i in 0..<128 { sum += lstmInput[r * 128 + i] * x[i] + lstmHidden[r * 128 + i] * state.h[i] }
             gates[r] = sum
         }
         func sigmoid(_ v: Float) -> Float { 1 / (1 + Foundation.exp(-v)) }
