@@ -63,12 +63,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let code = error.status == .notFound ? "not_found" : "http_\(error.status.code)"
             return APIError(error.status, code: code, message: error.body ?? error.status.reasonPhrase).jsonResponse()
         } catch {
-            let (answer, level) = ErrorMap.response(for: error)
-            if let level {
-                logger.log(level: level, "request failed: \(answer.code)",
-                           metadata: ["error": "\(LogRedaction.describe(error))", "path": "\(request.uri.path)"])
-            }
-            return answer.jsonResponse()
+            return ErrorMap.answer(for: error, logger: logger, "request", metadata: ["path": "\(request.uri.path)"]).jsonResponse()
         }
     }
 }

@@ -21,12 +21,7 @@ struct OpenAPIErrorMiddleware: ServerMiddleware {
         } catch {
             // A handler's own error, which the runtime wraps: mapped like every other route's.
             let cause = (error as? ServerError)?.underlyingError ?? error
-            let (answer, level) = ErrorMap.response(for: cause)
-            if let level {
-                logger.log(level: level, "operation failed: \(answer.code)",
-                           metadata: ["operation": "\(operationID)", "error": "\(LogRedaction.describe(cause))"])
-            }
-            return Self.response(answer)
+            return Self.response(ErrorMap.answer(for: cause, logger: logger, "operation", metadata: ["operation": "\(operationID)"]))
         }
     }
 

@@ -58,7 +58,9 @@ extension ServerConfiguration {
             guard argument.hasPrefix("--") else {
                 throw ConfigurationError(description: "unexpected argument '\(argument)' (settings are --name value; see steno serve --help)")
             }
-            let (name, inline) = argument.dropFirst(2).split(separator: "=", maxSplits: 1).map(String.init).splitPair
+            let option = argument.dropFirst(2)
+            let name = String(option.prefix { $0 != "=" })
+            let inline = option.firstIndex(of: "=").map { String(option[option.index(after: $0)...]) }
             guard let setting = SettingsTable.setting(flag: name) else {
                 throw ConfigurationError(description: "unknown option '--\(name)' (see steno serve --help)")
             }
@@ -74,9 +76,4 @@ extension ServerConfiguration {
         }
         return settings
     }
-}
-
-private extension Array where Element == String {
-    /// `["name", "value"]` as a pair; `["name"]` without a value.
-    var splitPair: (String, String?) { (first ?? "", count > 1 ? self[1] : nil) }
 }

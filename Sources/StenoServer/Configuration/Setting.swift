@@ -88,7 +88,7 @@ extension Setting {
         _ name: String, _ keyPath: any Path<TimeInterval>, minimum: TimeInterval = 0, aboveMinimum: Bool = false, help: String
     ) -> Setting {
         Setting(name, valueName: "<duration>", defaultText: shown(keyPath, ValueFormat.duration), defaultIsValue: true, help: help) { configuration, text in
-            configuration[keyPath: keyPath] = try duration(text, minimum: minimum, aboveMinimum: aboveMinimum)
+            configuration[keyPath: keyPath] = try parseDuration(text, minimum: minimum, aboveMinimum: aboveMinimum)
         }
     }
 
@@ -132,7 +132,7 @@ extension Setting {
         return value
     }
 
-    static func duration(_ text: String, minimum: TimeInterval, aboveMinimum: Bool) throws -> TimeInterval {
+    static func parseDuration(_ text: String, minimum: TimeInterval, aboveMinimum: Bool) throws -> TimeInterval {
         guard let value = ValueParser.seconds(text) else { throw Problem("is not a duration (like 90, 90s, 10m, 24h)") }
         if aboveMinimum {
             guard value > minimum else { throw Problem("must be more than \(ValueFormat.duration(minimum))") }

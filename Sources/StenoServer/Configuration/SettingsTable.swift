@@ -34,7 +34,7 @@ enum SettingsTable {
         .integer("max-attempts", \.maxAttempts, range: 1...Int.max, help: "attempts per job (transient failures, crashes)"),
         Setting("lease", valueName: "<duration>", defaultText: ValueFormat.duration(ServerConfiguration().leaseDuration), defaultIsValue: true,
                 help: "a worker's claim on a job, renewed by heartbeats (several per lease)") { configuration, text in
-            configuration.leaseDuration = try Setting.duration(text, minimum: 1, aboveMinimum: false)
+            configuration.leaseDuration = try Setting.parseDuration(text, minimum: 1, aboveMinimum: false)
             // Several heartbeats per lease, so one late beat under load does not lose the job.
             configuration.heartbeatInterval = min(configuration.heartbeatInterval, max(0.05, configuration.leaseDuration / 4))
         },
@@ -42,7 +42,7 @@ enum SettingsTable {
         .duration("cleanup-interval", \.cleanupInterval, aboveMinimum: true, help: "time between cleaner passes"),
         Setting("poll-interval", valueName: "<duration>", defaultText: ValueFormat.duration(ServerConfiguration().pollInterval), defaultIsValue: true,
                 help: "how often idle workers look for jobs nothing announced (expired leases, retries); at least 10ms") { configuration, text in
-            configuration.pollInterval = max(0.01, try Setting.duration(text, minimum: 0, aboveMinimum: false))
+            configuration.pollInterval = max(0.01, try Setting.parseDuration(text, minimum: 0, aboveMinimum: false))
         },
     ]
 
@@ -51,7 +51,7 @@ enum SettingsTable {
         .duration("decoder-timeout", \.decoderTimeout, aboveMinimum: true, help: "wall-clock limit of one ffmpeg run (`decoder_timeout`)"),
         Setting("decoder-cpu", valueName: "<duration>", defaultText: "the decoder timeout",
                 help: "CPU-time limit of one ffmpeg run (`decoder_limit_exceeded`)") { configuration, text in
-            configuration.decoderCPUSeconds = Int(try Setting.duration(text, minimum: 1, aboveMinimum: false).rounded(.up))
+            configuration.decoderCPUSeconds = Int(try Setting.parseDuration(text, minimum: 1, aboveMinimum: false).rounded(.up))
         },
         // ffmpeg maps about 400 MB of libraries before it reads a byte: less than 64M would fail every job.
         .bytes("decoder-memory", \.decoderMemoryBytes, minimum: 64 << 20,
@@ -142,9 +142,8 @@ enum SettingsTable {
         },
     ]
 
-    /// The setting of a flag name (without dashes) or of an environment variable.
+    /// The setting of a flag name (without dashes).
     static func setting(flag name: String) -> Setting? { all.first { $0.name == name } }
-    static func setting(variable: String) -> Setting? { all.first { $0.variable == variable } }
 
     // MARK: - Renderings
 

@@ -32,6 +32,18 @@ enum ErrorMap {
         }
     }
 
+    /// The answer to a failed request, logged (with `metadata`) when the error is the server's and not the
+    /// client's: what both error middlewares do with an error that escaped a handler.
+    static func answer(for error: any Error, logger: Logger, _ what: String, metadata: Logger.Metadata) -> APIError {
+        let (answer, level) = response(for: error)
+        if let level {
+            var metadata = metadata
+            metadata["error"] = "\(LogRedaction.describe(error))"
+            logger.log(level: level, "\(what) failed: \(answer.code)", metadata: metadata)
+        }
+        return answer
+    }
+
     /// `429 too_many_jobs`: the tenant's pending and processing jobs fill its bound (`--max-jobs-per-key`).
     static func tooManyJobs(limit: Int) -> APIError {
         APIError(.tooManyRequests, code: "too_many_jobs",
