@@ -75,10 +75,13 @@ def resolve_steno(explicit: str | None) -> Path | None:
 
 
 def steno_command(binary: Path, files: list[Path], model: Path, beam: int,
-                  threads: int | None = None, verbose: bool = False, extra: list[str] = ()) -> list[str]:
-    """`steno transcribe FILE... --model M --beam B --format text [--threads N] [--verbose]`.
+                  threads: int | None = None, verbose: bool = False, extra: list[str] = (),
+                  vad: bool | None = False) -> list[str]:
+    """`steno transcribe FILE... --model M --beam B --format text [--threads N] [--verbose] [--[no-]vad]`.
 
     The stand-alone `steno-transcribe` binary is the transcribe command itself, so it takes no subcommand.
+    Steno detects voice activity by default and faster-whisper does not: comparisons pass `vad` to both
+    (`None` passes no flag, for builds from before the option).
     """
     argv = [str(binary)]
     if binary.name != "steno-transcribe":
@@ -89,6 +92,8 @@ def steno_command(binary: Path, files: list[Path], model: Path, beam: int,
         argv += ["--threads", str(threads)]
     if verbose:
         argv.append("--verbose")
+    if vad is not None:
+        argv.append("--vad" if vad else "--no-vad")
     return argv + list(extra)
 
 
@@ -107,11 +112,11 @@ def parse_fw_system(name: str) -> tuple[str, bool] | None:
 
 
 def fw_command(files: list[Path], model: Path, beam: int, compute_type: str, threads: int,
-               jsonl: bool = False) -> list[str]:
+               jsonl: bool = False, vad: bool = False) -> list[str]:
     """The faster-whisper counterpart of steno_command, as a process of its own (see fw_transcribe.py)."""
     argv = [sys.executable, str(BENCH_DIR / "fw_transcribe.py"), *[str(f) for f in files],
             "--model", str(model), "--beam", str(beam), "--compute-type", compute_type, "--threads", str(threads)]
-    return argv + (["--jsonl"] if jsonl else [])
+    return argv + (["--jsonl"] if jsonl else []) + (["--vad-filter"] if vad else [])
 
 
 def thread_env(threads: int, force_mkl: bool = False) -> dict[str, str]:

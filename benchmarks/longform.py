@@ -8,10 +8,12 @@ points above faster-whisper's on it (same model, beam and threads; Whisper's nor
 
 The recording: the English phone-system prompts of Debian's asterisk-core-sounds-en-wav (real speech, one
 speaker, many repeated phrases such as "followed by the pound key"), in name order, joined by sox with 0.8 s
-pauses until at least --minutes, resampled to 16 kHz. The reference is the package's own list of what each
+pauses until at least --minutes, resampled to 16 kHz. With --vad, every sixth pause lasts 4 s instead (long enough
+for voice-activity detection to cut there), and both run with it: Steno's default, faster-whisper's
+`vad_filter=True`. The reference is the package's own list of what each
 prompt says (core-sounds-en.txt.gz). Prompts that are tones or music ("[...]" in the list) are left out.
 
-    benchmarks/longform.py [--minutes 10] [--max-gap 0.3] [--steno PATH] [--model DIR] [--threads N]
+    benchmarks/longform.py [--minutes 10] [--vad] [--max-gap 0.3] [--steno PATH] [--model DIR] [--threads N]
 
 Deterministic: the same package gives the same file. Writes .fixtures/longform/ (gitignored).
 """
@@ -31,6 +33,7 @@ SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 TEXTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
 OUT = ROOT / ".fixtures" / "longform"
 PAUSE_S = 0.8
+LONG_PAUSE_S, LONG_PAUSE_EVERY = 4.0, 6
 
 
 def prompts() -> list[tuple[Path, str]]:
@@ -47,9 +50,10 @@ def duration(path: Path) -> float:
     return float(subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True).stdout)
 
 
-def build(minutes: float) -> Path:
+def build(minutes: float, long_pauses: bool = False) -> Path:
     """The joined recording and its manifest (wer.py's format); returns the manifest."""
-    manifest = OUT / f"manifest-{minutes:g}min.tsv"
+    variant = f"{minutes:g}min" + ("-pauses" if long_pauses else "")
+    manifest = OUT / f"manifest-{variant}.tsv"
     if manifest.exists():
         return manifest
     if not SOUNDS.is_dir() or not TEXTS.exists():
@@ -61,15 +65,18 @@ def build(minutes: float) -> Path:
             break
         chosen.append(path)
         texts.append(text)
-        total += duration(path) + PAUSE_S
+        total += duration(path) + (LONG_PAUSE_S if long_pauses and len(chosen) % LONG_PAUSE_EVERY == 0 else PAUSE_S)
     if total < minutes * 60:
         sys.exit(f"longform: the prompts last only {total:.0f} s")
-    recording = OUT / f"en-prompts-{minutes:g}min.wav"
+    recording = OUT / f"en-prompts-{variant}.wav"
     with tempfile.TemporaryDirectory() as work:
         pause = Path(work) / "pause.wav"
         # The prompts are 8 kHz mono 16-bit: the pause is made the same, and the whole is resampled once.
-        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(pause), "trim", "0", str(PAUSE_S)], check=True)
-        pieces = [str(p) for path in chosen for p in (path, pause)]
+        long_pause = Path(work) / "long-pause.wav"
+        for file, seconds in ((pause, PAUSE_S), (long_pause, LONG_PAUSE_S)):
+            subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(file), "trim", "0", str(seconds)], check=True)
+        pieces = [str(p) for index, path in enumerate(chosen, start=1)
+                  for p in (path, long_pause if long_pauses and index % LONG_PAUSE_EVERY == 0 else pause)]
         subprocess.run(["sox", *pieces, "-r", "16000", str(recording)], check=True)
     seconds = duration(recording)
     reference = " ".join(texts).replace("\t", " ")
@@ -87,22 +94,25 @@ def main() -> None:
     parser.add_argument("--model", default=str(ROOT / "models" / "tiny.en"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--vad", action="store_true", help="the recording with long pauses, voice-activity detection on both")
     args = parser.parse_args()
 
-    manifest = build(args.minutes)
+    manifest = build(args.minutes, long_pauses=args.vad)
     with tempfile.NamedTemporaryFile(suffix=".json") as report:
         command = [sys.executable, str(ROOT / "benchmarks" / "wer.py"), "--manifest", str(manifest), "--systems",
                    "steno,fw-float32", "--model", args.model, "--threads", str(args.threads), "--beam", str(args.beam),
                    "--json", report.name, "--show-errors"]
         if args.steno:
             command += ["--steno", args.steno]
+        if args.vad:
+            command.append("--vad")
         subprocess.run(command, check=True)
         totals = json.loads(Path(report.name).read_text())["totals"]
     long = next(v for k, v in totals.items() if k.startswith("long"))
     steno, peer = long["steno"]["wer"] * 100, long["fw-float32"]["wer"] * 100
     gap = steno - peer
     verdict = gap <= args.max_gap
-    print(f"\nlong form: steno {steno:.2f}% vs faster-whisper float32 {peer:.2f}%: gap {gap:+.2f} points "
+    print(f"\nlong form{' with VAD' if args.vad else ''}: steno {steno:.2f}% vs faster-whisper float32 {peer:.2f}%: gap {gap:+.2f} points "
           f"(allowed {args.max_gap}): {'ok' if verdict else 'TOO FAR'}")
     sys.exit(0 if verdict else 1)
 

@@ -93,7 +93,8 @@ def build_systems(args: argparse.Namespace) -> list[System]:
             if steno is None or not steno.exists():
                 sys.exit(f"speed: steno binary not found ({args.steno or bench_common.DEFAULT_STENO})")
             systems.append(System(name, lambda files: bench_common.steno_command(
-                steno, files, args.model, args.beam, threads=args.threads, verbose=True, extra=args.steno_arg),
+                steno, files, args.model, args.beam, threads=args.threads, verbose=True, extra=args.steno_arg,
+                vad=args.vad),
                 bench_common.thread_env(args.threads)))
         elif name == "steno-before":
             # Another build of steno (a change's parent, say), measured in the same run for a before/after figure.
@@ -101,11 +102,12 @@ def build_systems(args: argparse.Namespace) -> list[System]:
             if before is None or not before.exists():
                 sys.exit("speed: steno-before needs --steno-before PATH (a steno or steno-transcribe binary)")
             systems.append(System(name, lambda files: bench_common.steno_command(
-                before, files, args.model, args.beam, threads=args.threads, verbose=True, extra=args.steno_arg),
+                before, files, args.model, args.beam, threads=args.threads, verbose=True, extra=args.steno_arg,
+                vad=args.vad if args.before_has_vad else None),
                 bench_common.thread_env(args.threads)))
         elif fw:
             systems.append(System(name, lambda files, ct=fw[0]: bench_common.fw_command(
-                files, args.model, args.beam, ct, args.threads), bench_common.thread_env(args.threads, fw[1])))
+                files, args.model, args.beam, ct, args.threads, vad=args.vad), bench_common.thread_env(args.threads, fw[1])))
         else:
             sys.exit(f"speed: unknown system {name!r}")
     return systems
@@ -234,6 +236,10 @@ def main() -> None:
     parser.add_argument("--steno", help="steno binary (default .build/release/steno, else Engine/.build/...)")
     parser.add_argument("--steno-before", help="a second steno binary for the steno-before system (before/after a change)")
     parser.add_argument("--steno-arg", action="append", default=[], help="extra argument for steno (repeatable)")
+    parser.add_argument("--vad", action="store_true",
+                        help="voice-activity detection on every system (faster-whisper's vad_filter=True); else off")
+    parser.add_argument("--before-has-vad", action="store_true",
+                        help="the steno-before build knows --vad/--no-vad (builds from before it do not)")
     parser.add_argument("--workloads", default="short,long", help="short, long or both")
     parser.add_argument("--min-clip", type=float, default=2.0, help="shortest clip of the short workload (s)")
     parser.add_argument("--max-clip", type=float, default=10.0, help="longest clip of the short workload (s)")

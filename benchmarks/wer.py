@@ -48,7 +48,7 @@ def faster_whisper_system(name: str, args: argparse.Namespace) -> System:
         if not cache:
             files = [c.path for c in args.clips]
             done = subprocess.run(bench_common.fw_command(files, args.model, args.beam, compute_type, args.threads,
-                                                          jsonl=True),
+                                                          jsonl=True, vad=args.vad),
                                   env=bench_common.thread_env(args.threads, mkl), capture_output=True, text=True)
             if done.returncode != 0:
                 raise RuntimeError(f"{name} failed (exit {done.returncode}): {done.stderr.strip()[-1000:]}")
@@ -83,7 +83,7 @@ def build_systems(args: argparse.Namespace) -> list[System]:
             if steno is None or not steno.exists():
                 sys.exit(f"wer: steno binary not found ({args.steno or bench_common.DEFAULT_STENO})")
             systems.append(command_system("steno", lambda f: bench_common.steno_command(
-                steno, [f], args.model, args.beam, extra=args.steno_arg), bench_common.thread_env(args.threads)))
+                steno, [f], args.model, args.beam, extra=args.steno_arg, vad=args.vad), bench_common.thread_env(args.threads)))
         else:
             sys.exit(f"wer: unknown system {name!r}")
     for spec in args.command:
@@ -118,6 +118,9 @@ def main() -> None:
                                           "(default: see above)")
     parser.add_argument("--steno", help="steno binary (default .build/release/steno, else Engine/.build/...)")
     parser.add_argument("--steno-arg", action="append", default=[], help="extra argument for steno (repeatable)")
+    parser.add_argument("--vad", action="store_true",
+                        help="voice-activity detection on both sides (steno's default; faster-whisper's vad_filter=True); "
+                             "without it, steno runs with --no-vad as faster-whisper's default")
     parser.add_argument("--command", action="append", default=[], metavar="NAME=TEMPLATE",
                         help="another transcriber, e.g. 'x=mytool {file}' (repeatable)")
     parser.add_argument("--group", choices=["short", "long", "all"], default="all")

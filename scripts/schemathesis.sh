@@ -25,7 +25,7 @@ log="$data/server.log"
 generated="$("$STENO" keys generate schemathesis)"
 key="$(sed -n 's/^key: *//p' <<<"$generated")"
 sed -n 's/^line: *//p' <<<"$generated" >"$data/keys"
-"$STENO" serve --data-dir "$data/data" --model "$MODEL" --host 127.0.0.1 --port 0 --api-keys-file "$data/keys" \
+"$STENO" serve --data-dir "$data/data" --model "$MODEL" --vad-model models/silero-vad/silero_vad.safetensors --host 127.0.0.1 --port 0 --api-keys-file "$data/keys" \
     >"$log" 2>&1 &
 server=$!
 cleanup() {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import StenoServer
+import StenoTranscribeCommand
 
 /// `steno submit FILE [--wait]`
 struct SubmitCommand: AsyncParsableCommand {
@@ -12,6 +13,8 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "Language code, e.g. en.") var language: String?
     @Option(help: "Text that conditions the first window (names, jargon).") var prompt: String?
     @Flag(help: "Add word timestamps.") var wordTimestamps = false
+    @Flag(inversion: .prefixedNo, help: "Voice-activity detection: transcribe only speech (the server's default).") var vad = true
+    @OptionGroup var speech: SpeechDetectionOptions
     @Option(help: "Seconds until the job and its files are deleted.") var deleteAfter: Int?
     @Flag(help: "Wait for the transcript, with a progress bar on standard error.") var wait = false
     @Option(help: "With --wait: text, json, srt or vtt.") var format: String = "text"
@@ -27,6 +30,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if let language { fields["language"] = language }
         if let prompt { fields["prompt"] = prompt }
         if wordTimestamps { fields["word_timestamps"] = "true" }
+        if vad { fields.merge(speech.formFields) { $1 } } else { fields["vad"] = "false" }
         if let deleteAfter { fields["delete_after_seconds"] = String(deleteAfter) }
         let api = try client.api
         let created = try await api.submit(file: url, fields: fields)

@@ -23,6 +23,9 @@ public struct TranscriptionOptions: Sendable, Hashable, Codable {
     public var noSpeechThreshold: Float?
     /// Emit segment timestamps (the long-form seek uses them).
     public var timestamps: Bool
+    /// Voice-activity detection: decode only the speech Silero VAD finds (the engine needs its model), with
+    /// every time mapped back to the recording. `nil` decodes everything, as faster-whisper's default.
+    public var vad: SpeechDetection?
 
     public init(
         language: String? = nil,
@@ -34,7 +37,8 @@ public struct TranscriptionOptions: Sendable, Hashable, Codable {
         compressionRatioThreshold: Float? = 2.4,
         logProbThreshold: Float? = -1.0,
         noSpeechThreshold: Float? = 0.6,
-        timestamps: Bool = true
+        timestamps: Bool = true,
+        vad: SpeechDetection? = nil
     ) {
         self.language = language
         self.beamSize = beamSize
@@ -46,6 +50,7 @@ public struct TranscriptionOptions: Sendable, Hashable, Codable {
         self.logProbThreshold = logProbThreshold
         self.noSpeechThreshold = noSpeechThreshold
         self.timestamps = timestamps
+        self.vad = vad
     }
 }
 
@@ -112,6 +117,8 @@ public struct TranscriptionResult: Sendable, Hashable, Codable {
     /// Audio duration in seconds.
     public var duration: Double
     public var segments: [TranscribedSegment]
+    /// Where voice-activity detection found speech, in seconds of the recording (`nil` when it did not run).
+    public var speechRegions: [TimeSpan]?
     /// Where the time went (not part of the serialized result).
     public var timings = TranscriptionTimings()
 
@@ -126,11 +133,25 @@ public struct TranscriptionResult: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case text, language, duration, segments
         case languageProbability = "language_probability"
+        case speechRegions = "speech_regions"
+    }
+}
+
+/// A stretch of the recording, in seconds from its start.
+public struct TimeSpan: Sendable, Hashable, Codable {
+    public var start: Double
+    public var end: Double
+
+    public init(start: Double, end: Double) {
+        self.start = start
+        self.end = end
     }
 }
 
 /// Wall-clock seconds spent in each stage of one transcription, for benchmarks and `--verbose`.
 public struct TranscriptionTimings: Sendable, Hashable {
+    /// Voice-activity detection (speech probabilities and regions).
+    public var vad: Double = 0
     public var features: Double = 0
     public var encoder: Double = 0
     public var decoder: Double = 0

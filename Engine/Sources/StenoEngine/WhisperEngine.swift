@@ -12,10 +12,15 @@ public final class WhisperEngine: Sendable {
     let encoder: WhisperEncoder
     let decoder: WhisperDecoder
     let melSpectrogram: LogMelSpectrogram
+    /// Silero VAD, for transcriptions with `TranscriptionOptions.vad` (`nil` when not loaded).
+    public let voiceActivity: SileroVAD?
 
     /// Loads a CTranslate2 Whisper model directory (`model.bin`, `config.json`, `vocabulary.txt|json`).
-    /// - Parameter threads: OpenBLAS threads for matrix products (default: all cores; process-wide).
-    public init(modelDirectory: URL, threads: Int? = nil) throws {
+    /// - Parameters:
+    ///   - threads: OpenBLAS threads for matrix products (default: all cores; process-wide).
+    ///   - voiceActivityModel: the Silero VAD tensor file (`models/silero-vad/silero_vad.safetensors`), needed
+    ///     by transcriptions that ask for voice-activity detection.
+    public init(modelDirectory: URL, threads: Int? = nil, voiceActivityModel: URL? = nil) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: modelDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw EngineError.invalidModel(file: modelDirectory.lastPathComponent, problem: "no such model directory")
@@ -29,6 +34,7 @@ public final class WhisperEngine: Sendable {
         encoder = WhisperEncoder(weights: try EncoderWeights(file: file, architecture: architecture), architecture: architecture)
         decoder = WhisperDecoder(weights: try DecoderWeights(file: file, architecture: architecture), architecture: architecture)
         melSpectrogram = LogMelSpectrogram(melBands: architecture.melBands)
+        voiceActivity = try voiceActivityModel.map { try SileroVAD(file: $0) }
     }
 
     public var isMultilingual: Bool { architecture.isMultilingual }

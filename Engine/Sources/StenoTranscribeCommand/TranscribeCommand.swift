@@ -1,6 +1,6 @@
 public import ArgumentParser
 import Foundation
-import StenoEngine
+public import StenoEngine
 
 /// `steno transcribe FILE…`: offline transcription with the in-process Whisper engine, no server needed.
 /// Several files share one loaded model; each transcript is printed in turn.
@@ -31,6 +31,14 @@ public struct TranscribeCommand: ParsableCommand {
     @Option(name: .long, help: "Text that conditions the first window (names, spelling, style).")
     var prompt: String?
 
+    @Flag(name: .long, inversion: .prefixedNo, help: "Voice-activity detection: decode only speech (Silero VAD), times kept.")
+    var vad = true
+
+    @Option(name: .long, help: "Silero VAD tensor file (env STENO_VAD_MODEL).")
+    var vadModel: String = ProcessInfo.processInfo.environment["STENO_VAD_MODEL"] ?? "models/silero-vad/silero_vad.safetensors"
+
+    @OptionGroup var speech: SpeechDetectionOptions
+
     @Option(name: .long, help: "Threads for matrix products (default: all cores).")
     var threads: Int?
 
@@ -42,13 +50,16 @@ public struct TranscribeCommand: ParsableCommand {
     public func validate() throws {
         guard (1...32).contains(beam) else { throw ValidationError("--beam must be between 1 and 32") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let problem = speech.detection.problem { throw ValidationError(problem) }
     }
 
     public func run() throws {
         let loadStart = Date()
         let engine: WhisperEngine
         do {
-            engine = try WhisperEngine(modelDirectory: URL(fileURLWithPath: model), threads: threads)
+            engine = try WhisperEngine(
+                modelDirectory: URL(fileURLWithPath: model), threads: threads,
+                voiceActivityModel: vad ? URL(fileURLWithPath: vadModel) : nil)
         } catch let error as EngineError {
             throw CleanExit.message("error: \(error)")
         }
@@ -58,7 +69,9 @@ public struct TranscribeCommand: ParsableCommand {
             stderrLine(String(format: "model: loaded in %.2f s", loadSeconds))
             stderrLine(String(format: "encoder: %.1f GFLOP/s (%.3f s per 30 s window)", engine.encoderFlopsPerWindow / window / 1e9, window))
         }
-        let options = TranscriptionOptions(language: language, beamSize: beam, wordTimestamps: wordTimestamps, initialPrompt: prompt)
+        let options = TranscriptionOptions(
+            language: language, beamSize: beam, wordTimestamps: wordTimestamps, initialPrompt: prompt,
+            vad: vad ? speech.detection : nil)
         let decoder = AudioDecoder()
         var failures = 0
         var totalAudio = 0.0
@@ -77,8 +90,8 @@ public struct TranscribeCommand: ParsableCommand {
                     let t = result.timings
                     stderrLine(String(format: "%@: %.2f s of audio in %.2f s (real-time factor %.1fx)", file, result.duration, wall, result.duration / max(wall, 1e-9)))
                     stderrLine(String(
-                        format: "  features %.3f s, encoder %.3f s (%d windows, %.1f GFLOP/s), decoder %.3f s (%d steps, %.1f ms/step), alignment %.3f s",
-                        t.features, t.encoder, t.windows, engine.encoderFlopsPerWindow * Double(t.windows) / max(t.encoder, 1e-9) / 1e9,
+                        format: "  vad %.3f s, features %.3f s, encoder %.3f s (%d windows, %.1f GFLOP/s), decoder %.3f s (%d steps, %.1f ms/step), alignment %.3f s",
+                        t.vad, t.features, t.encoder, t.windows, engine.encoderFlopsPerWindow * Double(t.windows) / max(t.encoder, 1e-9) / 1e9,
                         t.decoder, t.decoderSteps, t.decoder / Double(max(1, t.decoderSteps)) * 1000, t.alignment))
                 }
             } catch let error as EngineError {
@@ -98,3 +111,43 @@ public struct TranscribeCommand: ParsableCommand {
 }
 
 extension TranscriptFormat: ExpressibleByArgument {}
+
+/// The voice-activity detection parameters of the command line, faster-whisper's `vad_parameters` names and
+/// defaults (`SpeechDetection.fasterWhisper`): shared by `steno transcribe` and `steno submit`.
+public struct SpeechDetectionOptions: ParsableArguments {
+    @Option(name: .long, help: "VAD: speech probability that starts speech (0–1, default 0.5).")
+    public var vadThreshold: Double?
+    @Option(name: .long, help: "VAD: shorter speech is dropped, in ms (default 0).")
+    public var vadMinSpeechDurationMs: Double?
+    @Option(name: .long, help: "VAD: longer speech is cut, in seconds (default: no limit).")
+    public var vadMaxSpeechDurationS: Double?
+    @Option(name: .long, help: "VAD: a silence this long ends speech, in ms (default 2000).")
+    public var vadMinSilenceDurationMs: Double?
+    @Option(name: .long, help: "VAD: padding on each side of speech, in ms (default 400).")
+    public var vadSpeechPadMs: Double?
+
+    public init() {}
+
+    /// faster-whisper's defaults with the options given.
+    public var detection: SpeechDetection {
+        var detection = SpeechDetection.fasterWhisper
+        if let vadThreshold { detection.threshold = vadThreshold }
+        if let vadMinSpeechDurationMs { detection.minSpeechSeconds = vadMinSpeechDurationMs / 1000 }
+        if let vadMaxSpeechDurationS { detection.maxSpeechSeconds = vadMaxSpeechDurationS }
+        if let vadMinSilenceDurationMs { detection.minSilenceSeconds = vadMinSilenceDurationMs / 1000 }
+        if let vadSpeechPadMs { detection.speechPadSeconds = vadSpeechPadMs / 1000 }
+        return detection
+    }
+
+    /// The options given, as the form fields of `POST /transcribe`.
+    public var formFields: [String: String] {
+        var fields: [String: String] = [:]
+        func add(_ name: String, _ value: Double?) { if let value { fields[name] = String(value) } }
+        add("vad_threshold", vadThreshold)
+        add("vad_min_speech_duration_ms", vadMinSpeechDurationMs)
+        add("vad_max_speech_duration_s", vadMaxSpeechDurationS)
+        add("vad_min_silence_duration_ms", vadMinSilenceDurationMs)
+        add("vad_speech_pad_ms", vadSpeechPadMs)
+        return fields
+    }
+}

@@ -152,10 +152,21 @@ enum JobPresenter {
             retrievedAt: job.retrievedAt,
             expiresAt: job.expiresAt,
             attempts: job.attempts,
-            options: .init(language: job.options.language, prompt: job.options.prompt, wordTimestamps: job.options.wordTimestamps),
+            options: options(job.options),
             audioBytes: Int(job.audioBytes),
             error: job.state == .failed ? job.errorCode.map { .init(code: $0, message: job.errorMessage ?? "") } : nil,
             result: result.map(Self.result))
+    }
+
+    static func options(_ options: JobOptions) -> Components.Schemas.JobOptions {
+        .init(
+            language: options.language, prompt: options.prompt, wordTimestamps: options.wordTimestamps, vad: options.vad != nil,
+            vadParameters: options.vad.map { detection in
+                .init(
+                    threshold: detection.threshold, minSpeechDurationMs: detection.minSpeechSeconds * 1000,
+                    maxSpeechDurationS: detection.maxSpeechSeconds.isFinite ? detection.maxSpeechSeconds : nil,
+                    minSilenceDurationMs: detection.minSilenceSeconds * 1000, speechPadMs: detection.speechPadSeconds * 1000)
+            })
     }
 
     static func result(_ result: TranscriptionResult) -> Components.Schemas.JobResult {
@@ -166,7 +177,8 @@ enum JobPresenter {
                     id: segment.id, start: segment.start, end: segment.end, text: segment.text,
                     avgLogprob: finite(segment.avgLogprob), noSpeechProb: finite(segment.noSpeechProb),
                     words: segment.words?.map { .init(word: $0.word, start: $0.start, end: $0.end, probability: $0.probability) })
-            })
+            },
+            speechRegions: result.speechRegions?.map { .init(start: $0.start, end: $0.end) })
     }
 
     /// JSON has no infinities: a log-probability of -infinity (a window decoded to nothing) is sent as -1e9.

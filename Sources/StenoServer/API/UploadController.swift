@@ -214,24 +214,7 @@ struct UploadController: Sendable {
     // MARK: - Fields
 
     private func jobOptions(_ fields: [String: String]) throws -> JobOptions {
-        var options = JobOptions()
-        if let language = fields["language"]?.trimmingCharacters(in: .whitespaces).lowercased(), !language.isEmpty {
-            guard settings.supportedLanguages.contains(language) else {
-                throw APIError(.unprocessableContent, code: "unsupported_language",
-                               message: "language '\(language)' is not supported by this model; supported: \(settings.supportedLanguages.sorted().joined(separator: ", "))")
-            }
-            options.language = language
-        }
-        if let prompt = fields["prompt"], !prompt.isEmpty { options.prompt = prompt }
-        if let flag = fields["word_timestamps"]?.trimmingCharacters(in: .whitespaces).lowercased() {
-            switch flag {
-            case "true", "1", "yes", "on": options.wordTimestamps = true
-            case "false", "0", "no", "off", "": options.wordTimestamps = false
-            default:
-                throw APIError(.unprocessableContent, code: "invalid_option", message: "word_timestamps must be true or false, not '\(flag)'")
-            }
-        }
-        return options
+        try JobOptionsForm(supportedLanguages: settings.supportedLanguages).options(fields)
     }
 
     /// The `delete_after_seconds` field; nil for the default retention.

@@ -10,6 +10,8 @@ public struct ServerConfiguration: Sendable {
     /// Holds `steno.sqlite`, `audio/`, `results/` and `tmp/`.
     public var dataDirectory = URL(fileURLWithPath: "data")
     public var modelDirectory = URL(fileURLWithPath: "models/tiny.en")
+    /// Silero VAD weights (installed by the setup next to the Whisper model).
+    public var vadModel = URL(fileURLWithPath: "models/silero-vad/silero_vad.safetensors")
     /// Concurrent transcriptions.
     public var workers = 1
     /// Engine threads per transcription; nil lets the engine choose.

@@ -12,6 +12,7 @@ enum SettingsTable {
         .text("host", \.host, help: "address to listen on (`0.0.0.0` for every interface)"),
         .integer("port", \.port, range: 0...65535, help: "port; `0` takes a free one and logs `listening on http://…`"),
         .path("model", \.modelDirectory, help: "model directory"),
+        .path("vad-model", \.vadModel, help: "Silero VAD tensor file, for voice-activity detection (jobs' `vad`, on by default)"),
         .integer("workers", \.workers, range: 1...Int.max, help: "concurrent transcriptions"),
         .optionalInteger("threads", \.threads, range: 1...Int.max, defaultText: "the engine's choice",
                          help: "engine threads per transcription"),

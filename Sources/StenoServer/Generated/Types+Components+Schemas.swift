@@ -38,6 +38,34 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/TranscribeRequest/word_timestamps`.
             package var wordTimestamps: Swift.Bool?
+            /// Voice-activity detection (Silero VAD): only the speech is transcribed, and every time still refers to
+            /// the recording. Silence and noise then give no words, and speech after a long pause keeps its true
+            /// times. `false` transcribes all of the audio. The `vad_*` fields tune it (ignored with `vad=false`);
+            /// their names, units and defaults are faster-whisper's `vad_parameters`.
+            ///
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/vad`.
+            package var vad: Swift.Bool?
+            /// Speech probability from which a 32 ms window is speech (speech ends below this minus 0.15).
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/vad_threshold`.
+            package var vadThreshold: Swift.Double?
+            /// Speech shorter than this is dropped.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/vad_min_speech_duration_ms`.
+            package var vadMinSpeechDurationMs: Swift.Double?
+            /// Speech longer than this is cut at its longest pause (default no limit).
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/vad_max_speech_duration_s`.
+            package var vadMaxSpeechDurationS: Swift.Double?
+            /// A pause at least this long ends a stretch of speech.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/vad_min_silence_duration_ms`.
+            package var vadMinSilenceDurationMs: Swift.Double?
+            /// Audio kept on each side of a stretch of speech.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/vad_speech_pad_ms`.
+            package var vadSpeechPadMs: Swift.Double?
             /// Deadline of this job, in seconds after its creation (default the server's retention).
             ///
             /// - Remark: Generated from `#/components/schemas/TranscribeRequest/delete_after_seconds`.
@@ -69,6 +97,12 @@ extension Components {
             ///   - language: ISO 639-1 code. Omitted means detection on multilingual models and `en` on English-only ones.
             ///   - prompt: Text that conditions the first window (names, jargon, style).
             ///   - wordTimestamps: Add words with their times and probabilities to each segment.
+            ///   - vad: Voice-activity detection (Silero VAD): only the speech is transcribed, and every time still refers to
+            ///   - vadThreshold: Speech probability from which a 32 ms window is speech (speech ends below this minus 0.15).
+            ///   - vadMinSpeechDurationMs: Speech shorter than this is dropped.
+            ///   - vadMaxSpeechDurationS: Speech longer than this is cut at its longest pause (default no limit).
+            ///   - vadMinSilenceDurationMs: A pause at least this long ends a stretch of speech.
+            ///   - vadSpeechPadMs: Audio kept on each side of a stretch of speech.
             ///   - deleteAfterSeconds: Deadline of this job, in seconds after its creation (default the server's retention).
             ///   - callbackUrl: An http(s) URL that Steno POSTs a signed JSON summary to once the job is completed, failed or cancelled
             ///   - callbackHeaderName: Name of one extra header sent with every callback (for example `Authorization`); needs
@@ -78,6 +112,12 @@ extension Components {
                 language: Swift.String? = nil,
                 prompt: Swift.String? = nil,
                 wordTimestamps: Swift.Bool? = nil,
+                vad: Swift.Bool? = nil,
+                vadThreshold: Swift.Double? = nil,
+                vadMinSpeechDurationMs: Swift.Double? = nil,
+                vadMaxSpeechDurationS: Swift.Double? = nil,
+                vadMinSilenceDurationMs: Swift.Double? = nil,
+                vadSpeechPadMs: Swift.Double? = nil,
                 deleteAfterSeconds: Swift.Int? = nil,
                 callbackUrl: Swift.String? = nil,
                 callbackHeaderName: Swift.String? = nil,
@@ -87,6 +127,12 @@ extension Components {
                 self.language = language
                 self.prompt = prompt
                 self.wordTimestamps = wordTimestamps
+                self.vad = vad
+                self.vadThreshold = vadThreshold
+                self.vadMinSpeechDurationMs = vadMinSpeechDurationMs
+                self.vadMaxSpeechDurationS = vadMaxSpeechDurationS
+                self.vadMinSilenceDurationMs = vadMinSilenceDurationMs
+                self.vadSpeechPadMs = vadSpeechPadMs
                 self.deleteAfterSeconds = deleteAfterSeconds
                 self.callbackUrl = callbackUrl
                 self.callbackHeaderName = callbackHeaderName
@@ -97,6 +143,12 @@ extension Components {
                 case language
                 case prompt
                 case wordTimestamps = "word_timestamps"
+                case vad
+                case vadThreshold = "vad_threshold"
+                case vadMinSpeechDurationMs = "vad_min_speech_duration_ms"
+                case vadMaxSpeechDurationS = "vad_max_speech_duration_s"
+                case vadMinSilenceDurationMs = "vad_min_silence_duration_ms"
+                case vadSpeechPadMs = "vad_speech_pad_ms"
                 case deleteAfterSeconds = "delete_after_seconds"
                 case callbackUrl = "callback_url"
                 case callbackHeaderName = "callback_header_name"
@@ -161,25 +213,109 @@ extension Components {
             package var prompt: Swift.String?
             /// - Remark: Generated from `#/components/schemas/JobOptions/word_timestamps`.
             package var wordTimestamps: Swift.Bool
+            /// Whether voice-activity detection runs.
+            ///
+            /// - Remark: Generated from `#/components/schemas/JobOptions/vad`.
+            package var vad: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/JobOptions/vad_parameters`.
+            package var vadParameters: Components.Schemas.VadParameters?
             /// Creates a new `JobOptions`.
             ///
             /// - Parameters:
             ///   - language:
             ///   - prompt:
             ///   - wordTimestamps:
+            ///   - vad: Whether voice-activity detection runs.
+            ///   - vadParameters:
             package init(
                 language: Swift.String? = nil,
                 prompt: Swift.String? = nil,
-                wordTimestamps: Swift.Bool
+                wordTimestamps: Swift.Bool,
+                vad: Swift.Bool,
+                vadParameters: Components.Schemas.VadParameters? = nil
             ) {
                 self.language = language
                 self.prompt = prompt
                 self.wordTimestamps = wordTimestamps
+                self.vad = vad
+                self.vadParameters = vadParameters
             }
             package enum CodingKeys: String, CodingKey {
                 case language
                 case prompt
                 case wordTimestamps = "word_timestamps"
+                case vad
+                case vadParameters = "vad_parameters"
+            }
+        }
+        /// The voice-activity detection of a job (present when `vad` is true), as the upload's `vad_*` fields.
+        ///
+        /// - Remark: Generated from `#/components/schemas/VadParameters`.
+        package struct VadParameters: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/VadParameters/threshold`.
+            package var threshold: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/VadParameters/min_speech_duration_ms`.
+            package var minSpeechDurationMs: Swift.Double
+            /// Absent for no limit.
+            ///
+            /// - Remark: Generated from `#/components/schemas/VadParameters/max_speech_duration_s`.
+            package var maxSpeechDurationS: Swift.Double?
+            /// - Remark: Generated from `#/components/schemas/VadParameters/min_silence_duration_ms`.
+            package var minSilenceDurationMs: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/VadParameters/speech_pad_ms`.
+            package var speechPadMs: Swift.Double
+            /// Creates a new `VadParameters`.
+            ///
+            /// - Parameters:
+            ///   - threshold:
+            ///   - minSpeechDurationMs:
+            ///   - maxSpeechDurationS: Absent for no limit.
+            ///   - minSilenceDurationMs:
+            ///   - speechPadMs:
+            package init(
+                threshold: Swift.Double,
+                minSpeechDurationMs: Swift.Double,
+                maxSpeechDurationS: Swift.Double? = nil,
+                minSilenceDurationMs: Swift.Double,
+                speechPadMs: Swift.Double
+            ) {
+                self.threshold = threshold
+                self.minSpeechDurationMs = minSpeechDurationMs
+                self.maxSpeechDurationS = maxSpeechDurationS
+                self.minSilenceDurationMs = minSilenceDurationMs
+                self.speechPadMs = speechPadMs
+            }
+            package enum CodingKeys: String, CodingKey {
+                case threshold
+                case minSpeechDurationMs = "min_speech_duration_ms"
+                case maxSpeechDurationS = "max_speech_duration_s"
+                case minSilenceDurationMs = "min_silence_duration_ms"
+                case speechPadMs = "speech_pad_ms"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/TimeSpan`.
+        package struct TimeSpan: Codable, Hashable, Sendable {
+            /// Seconds from the start of the recording.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TimeSpan/start`.
+            package var start: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/TimeSpan/end`.
+            package var end: Swift.Double
+            /// Creates a new `TimeSpan`.
+            ///
+            /// - Parameters:
+            ///   - start: Seconds from the start of the recording.
+            ///   - end:
+            package init(
+                start: Swift.Double,
+                end: Swift.Double
+            ) {
+                self.start = start
+                self.end = end
+            }
+            package enum CodingKeys: String, CodingKey {
+                case start
+                case end
             }
         }
         /// - Remark: Generated from `#/components/schemas/JobStatus`.
@@ -380,6 +516,13 @@ extension Components {
             package var duration: Swift.Double
             /// - Remark: Generated from `#/components/schemas/JobResult/segments`.
             package var segments: [Components.Schemas.Segment]
+            /// Where voice-activity detection found speech (with its padding), in seconds of the recording; only the
+            /// audio inside these was transcribed. Absent when the job ran with `vad=false`; empty when the recording
+            /// holds no speech.
+            ///
+            ///
+            /// - Remark: Generated from `#/components/schemas/JobResult/speech_regions`.
+            package var speechRegions: [Components.Schemas.TimeSpan]?
             /// Creates a new `JobResult`.
             ///
             /// - Parameters:
@@ -387,22 +530,26 @@ extension Components {
             ///   - language:
             ///   - duration: Audio duration in seconds.
             ///   - segments:
+            ///   - speechRegions: Where voice-activity detection found speech (with its padding), in seconds of the recording; only the
             package init(
                 text: Swift.String,
                 language: Swift.String,
                 duration: Swift.Double,
-                segments: [Components.Schemas.Segment]
+                segments: [Components.Schemas.Segment],
+                speechRegions: [Components.Schemas.TimeSpan]? = nil
             ) {
                 self.text = text
                 self.language = language
                 self.duration = duration
                 self.segments = segments
+                self.speechRegions = speechRegions
             }
             package enum CodingKeys: String, CodingKey {
                 case text
                 case language
                 case duration
                 case segments
+                case speechRegions = "speech_regions"
             }
         }
         /// - Remark: Generated from `#/components/schemas/Segment`.

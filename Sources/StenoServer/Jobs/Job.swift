@@ -7,19 +7,6 @@ public enum JobState: String, Sendable, Codable, CaseIterable {
     public var isTerminal: Bool { self == .completed || self == .failed || self == .cancelled }
 }
 
-/// What the client asked for at upload.
-public struct JobOptions: Sendable, Hashable, Codable {
-    public var language: String?
-    public var prompt: String?
-    public var wordTimestamps: Bool
-
-    public init(language: String? = nil, prompt: String? = nil, wordTimestamps: Bool = false) {
-        self.language = language
-        self.prompt = prompt
-        self.wordTimestamps = wordTimestamps
-    }
-}
-
 /// Why a finished job's files and result are gone while its row is kept as a tombstone until `expiresAt`.
 public enum DeletionReason: String, Sendable, Codable {
     /// Retrieved, then deleted after the retrieval grace period.

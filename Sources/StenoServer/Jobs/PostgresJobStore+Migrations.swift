@@ -158,6 +158,11 @@ extension PostgresJobStore {
         Migration(version: 7, name: "unlogged rate limits", statements: [
             "ALTER TABLE steno_rate_limits SET UNLOGGED",
         ]),
+        // Every option of a job as one JSON document (`JobOptions`); NULL on rows from before it, which keep
+        // reading language, prompt and word_timestamps (still written, for a rollback).
+        Migration(version: 8, name: "job options document", statements: [
+            "ALTER TABLE steno_jobs ADD COLUMN options text",
+        ]),
     ]
 
     /// Any fixed number shared by every Steno node: the advisory lock that serialises migrations when several

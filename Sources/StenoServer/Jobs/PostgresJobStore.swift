@@ -42,11 +42,11 @@ public final class PostgresJobStore: JobStore {
     static func insertStatement(_ job: Job) -> PostgresQuery {
         insertingWebhook(of: job,
             """
-            INSERT INTO steno_jobs (id, state, language, prompt, word_timestamps, created_at, expires_at, run_after,
-                                    attempts, max_attempts, progress, audio_path, audio_bytes, idempotency_key,
-                                    tenant)
+            INSERT INTO steno_jobs (id, state, language, prompt, word_timestamps, options, created_at, expires_at,
+                                    run_after, attempts, max_attempts, progress, audio_path, audio_bytes,
+                                    idempotency_key, tenant)
             VALUES (\(job.id), \(job.state.rawValue), \(job.options.language), \(job.options.prompt),
-                    \(job.options.wordTimestamps), \(job.createdAt), \(job.expiresAt), \(job.runAfter),
+                    \(job.options.wordTimestamps), \(job.options.storedJSON), \(job.createdAt), \(job.expiresAt), \(job.runAfter),
                     0, \(job.maxAttempts), 0, \(job.audioPath), \(job.audioBytes), \(job.idempotencyKey),
                     \(job.tenant))
             ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -336,8 +336,9 @@ public final class PostgresJobStore: JobStore {
         let value = PostgresColumns(row, table: "steno_jobs")
         var job = Job(
             id: try value("id"), state: try value.enumeration("state"),
-            options: JobOptions(language: try value("language"), prompt: try value("prompt"),
-                                wordTimestamps: try value("word_timestamps")),
+            options: try JobOptions.stored(
+                json: try value("options"), language: try value("language"), prompt: try value("prompt"),
+                wordTimestamps: try value("word_timestamps")),
             createdAt: try value("created_at"), expiresAt: try value("expires_at"),
             maxAttempts: try value("max_attempts"), audioPath: "", audioBytes: try value("audio_bytes"))
         job.sequence = try value("seq")

@@ -90,6 +90,11 @@ extension SQLiteJobStore {
                 CREATE INDEX webhook_due ON webhook (next_attempt_at) WHERE state = 'pending';
                 """)
         }
+        migrator.registerMigration("v5: job options document") { db in
+            // Every option of a job as one JSON document (`JobOptions`); NULL on rows from before it, which
+            // keep reading language, prompt and word_timestamps (still written, for a rollback).
+            try db.execute(sql: "ALTER TABLE job ADD COLUMN options TEXT")
+        }
         return migrator
     }
 }

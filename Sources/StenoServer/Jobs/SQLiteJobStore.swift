@@ -31,14 +31,14 @@ public final class SQLiteJobStore: JobStore {
     static func insert(_ job: Job, _ db: Database) throws -> Job {
         try db.execute(
             sql: """
-            INSERT INTO job (id, state, language, prompt, word_timestamps, created_at, expires_at, run_after,
+            INSERT INTO job (id, state, language, prompt, word_timestamps, options, created_at, expires_at, run_after,
                              attempts, max_attempts, progress, audio_path, audio_bytes, idempotency_key, tenant)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?)
             ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             """,
             arguments: [
                 job.id.uuidString.lowercased(), job.state.rawValue, job.options.language, job.options.prompt,
-                job.options.wordTimestamps, job.createdAt.timeIntervalSince1970,
+                job.options.wordTimestamps, job.options.storedJSON, job.createdAt.timeIntervalSince1970,
                 job.expiresAt.timeIntervalSince1970, job.runAfter.timeIntervalSince1970, job.maxAttempts,
                 job.audioPath, job.audioBytes, job.idempotencyKey, job.tenant,
             ])
@@ -335,7 +335,8 @@ public final class SQLiteJobStore: JobStore {
         }
         var job = Job(
             id: id, state: state,
-            options: JobOptions(language: row["language"], prompt: row["prompt"], wordTimestamps: row["word_timestamps"]),
+            options: try JobOptions.stored(
+                json: row["options"], language: row["language"], prompt: row["prompt"], wordTimestamps: row["word_timestamps"]),
             createdAt: date(row, "created_at")!, expiresAt: date(row, "expires_at")!,
             maxAttempts: row["max_attempts"], audioPath: "", audioBytes: row["audio_bytes"])
         job.sequence = row["seq"]

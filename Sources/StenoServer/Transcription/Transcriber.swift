@@ -13,10 +13,3 @@ public protocol Transcriber: Sendable {
         progress: @escaping TranscriptionProgress, isCancelled: @escaping CancellationCheck
     ) throws -> TranscriptionResult
 }
-
-extension JobOptions {
-    /// Engine options for a job: the engine's defaults plus what the client chose.
-    package var transcriptionOptions: TranscriptionOptions {
-        TranscriptionOptions(language: language, wordTimestamps: wordTimestamps, initialPrompt: prompt)
-    }
-}

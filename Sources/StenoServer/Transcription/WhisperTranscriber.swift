@@ -11,6 +11,7 @@ import Synchronization
 /// weights (`loadingModel: false`); the first transcription would load them.
 public final class WhisperTranscriber: Transcriber {
     private let modelDirectory: URL
+    private let voiceActivityModel: URL?
     private let threads: Int?
     private let loaded: Mutex<WhisperEngine?>
     /// ffmpeg/ffprobe with the server's sandbox limits.
@@ -19,15 +20,17 @@ public final class WhisperTranscriber: Transcriber {
     public let supportedLanguages: Set<String>
 
     /// Loads the model (with `loadingModel: false`, only its language list); throws `EngineError.invalidModel`
-    /// when it is missing or broken.
+    /// when it is missing or broken. Jobs asking for voice-activity detection need `voiceActivityModel`.
     public init(
-        modelDirectory: URL, threads: Int?, maxAudioSeconds: Double, ffmpegPath: String = "ffmpeg",
+        modelDirectory: URL, voiceActivityModel: URL? = nil, threads: Int?, maxAudioSeconds: Double, ffmpegPath: String = "ffmpeg",
         ffprobePath: String = "ffprobe", decoderTimeout: Double = 300, decoderCPUSeconds: Int? = nil,
         decoderMemoryBytes: Int = AudioDecoder.defaultMemoryBytes, scratchDirectory: URL? = nil, loadingModel: Bool = true
     ) throws {
         self.modelDirectory = modelDirectory
+        self.voiceActivityModel = voiceActivityModel
         self.threads = threads
-        let engine = loadingModel ? try WhisperEngine(modelDirectory: modelDirectory, threads: threads) : nil
+        let engine = loadingModel
+            ? try WhisperEngine(modelDirectory: modelDirectory, threads: threads, voiceActivityModel: voiceActivityModel) : nil
         loaded = Mutex(engine)
         decoder = AudioDecoder(
             ffmpegPath: ffmpegPath, ffprobePath: ffprobePath, timeoutSeconds: decoderTimeout,
@@ -43,7 +46,7 @@ public final class WhisperTranscriber: Transcriber {
     /// The weights are loaded only where workers run (an API node needs the language list alone).
     public convenience init(configuration: ServerConfiguration) throws {
         try self.init(
-            modelDirectory: configuration.modelDirectory, threads: configuration.threads,
+            modelDirectory: configuration.modelDirectory, voiceActivityModel: configuration.vadModel, threads: configuration.threads,
             maxAudioSeconds: configuration.maxAudioSeconds, ffmpegPath: configuration.ffmpegPath,
             decoderTimeout: configuration.decoderTimeout, decoderCPUSeconds: configuration.decoderCPUSeconds,
             decoderMemoryBytes: Int(configuration.decoderMemoryBytes),
@@ -55,7 +58,7 @@ public final class WhisperTranscriber: Transcriber {
     private func engine() throws -> WhisperEngine {
         try loaded.withLock { engine in
             if let engine { return engine }
-            let fresh = try WhisperEngine(modelDirectory: modelDirectory, threads: threads)
+            let fresh = try WhisperEngine(modelDirectory: modelDirectory, threads: threads, voiceActivityModel: voiceActivityModel)
             engine = fresh
             return fresh
         }

@@ -1,4 +1,5 @@
 import Foundation
+import StenoEngine
 import StenoServer
 import Testing
 
@@ -27,6 +28,26 @@ enum JobStoreContract {
         #expect(read.audioBytes == 1234)
         #expect(read.expiresAt == t0.addingTimeInterval(3600))
         #expect(try await store.job(id: UUID()) == nil)
+    }
+
+    /// Every option comes back as stored: detection off, and detection with every parameter set.
+    static func optionsRoundTrip(_ make: Factory) async throws {
+        let store = try await make()
+        var tuned = SpeechDetection.fasterWhisper
+        tuned.threshold = 0.35
+        tuned.negativeThreshold = 0.2
+        tuned.maxSpeechSeconds = 25
+        tuned.minSilenceSeconds = 0.5
+        tuned.speechPadSeconds = 0.1
+        tuned.minSpeechSeconds = 0.25
+        for options in [JobOptions(vad: nil), JobOptions(language: "en", vad: tuned), JobOptions()] {
+            let id = UUID()
+            let job = try await store.insert(Job(
+                id: id, options: options, createdAt: t0, expiresAt: t0.addingTimeInterval(60), maxAttempts: 1,
+                audioPath: "audio/\(id.uuidString.lowercased())", audioBytes: 1))
+            #expect(job.options == options)
+            #expect(try await store.job(id: id)?.options == options)
+        }
     }
 
     static func claimsInOrderOnce(_ make: Factory) async throws {
@@ -324,6 +345,7 @@ enum JobStoreContract {
     /// Every check, for a store implementation to run in one call.
     static let all: [(String, @Sendable (Factory) async throws -> Void)] = [
         ("insertAndRead", insertAndRead),
+        ("optionsRoundTrip", optionsRoundTrip),
         ("claimsInOrderOnce", claimsInOrderOnce),
         ("concurrentClaimsAreExclusive", concurrentClaimsAreExclusive),
         ("expiredLeaseIsReclaimedAndStaleWritesFail", expiredLeaseIsReclaimedAndStaleWritesFail),

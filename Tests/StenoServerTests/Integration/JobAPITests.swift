@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import StenoEngine
 import StenoServer
 import Testing
 
@@ -100,6 +101,46 @@ import Testing
             #expect(try await server.service.store.job(id: UUID(uuidString: short)!) == nil)
             #expect(!server.service.fileBlobs.exists(shortJob.audioPath!) && !server.service.fileBlobs.exists(shortJob.resultPath!))
             #expect(try await client.status(long).status == .completed)
+        }
+    }
+
+    /// Voice-activity detection is on by default with faster-whisper's parameters, tunable by the `vad_*` fields
+    /// and off with `vad=false`; what the status shows is what the engine got.
+    @Test func voiceActivityDetectionOptions() async throws {
+        let server = try TestServer()
+        try await server.service.app.test(.router) { client in
+            func run(_ fields: [String: String]) async throws -> (Components.Schemas.JobOptions, TranscriptionOptions?) {
+                let response = try await client.upload(MultipartForm(file: audio, fields: fields))
+                #expect(response.status == .accepted, "\(String(buffer: response.body))")
+                let created = try TestJSON.decode(Components.Schemas.JobCreated.self, response.body)
+                _ = try await client.wait(for: created.jobId, in: [.completed], store: server.service.store)
+                return (try await client.status(created.jobId).options, server.transcriber.latestOptions)
+            }
+            let (defaults, engineDefaults) = try await run([:])
+            #expect(defaults.vad == true)
+            #expect(defaults.vadParameters == .init(threshold: 0.5, minSpeechDurationMs: 0, minSilenceDurationMs: 2000, speechPadMs: 400))
+            #expect(engineDefaults?.vad == SpeechDetection.fasterWhisper)
+
+            let (tuned, engineTuned) = try await run([
+                "vad_threshold": "0.35", "vad_min_silence_duration_ms": "500", "vad_speech_pad_ms": "100",
+                "vad_min_speech_duration_ms": "250", "vad_max_speech_duration_s": "20",
+            ])
+            #expect(tuned.vadParameters == .init(threshold: 0.35, minSpeechDurationMs: 250, maxSpeechDurationS: 20,
+                                                 minSilenceDurationMs: 500, speechPadMs: 100))
+            let detection = try #require(engineTuned?.vad)
+            #expect(detection.threshold == 0.35 && detection.minSilenceSeconds == 0.5 && detection.speechPadSeconds == 0.1)
+            #expect(detection.minSpeechSeconds == 0.25 && detection.maxSpeechSeconds == 20)
+
+            let (off, engineOff) = try await run(["vad": "false", "vad_threshold": "0.9"])
+            #expect(off.vad == false && off.vadParameters == nil)
+            #expect(engineOff != nil && engineOff?.vad == nil)
+
+            for fields in [["vad": "maybe"], ["vad_threshold": "1.5"], ["vad_threshold": "0"], ["vad_threshold": "loud"],
+                           ["vad_speech_pad_ms": "-1"], ["vad_max_speech_duration_s": "0.5"], ["vad_min_silence_duration_ms": "nan"]] {
+                let response = try await client.upload(MultipartForm(file: audio, fields: fields))
+                #expect(response.status == .unprocessableContent, "\(fields)")
+                #expect(try client.errorCode(response) == "invalid_option", "\(fields)")
+            }
         }
     }
 

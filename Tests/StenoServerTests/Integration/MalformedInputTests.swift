@@ -116,11 +116,12 @@ import Testing
         var configuration = ServerConfiguration()
         configuration.dataDirectory = directory.url.appendingPathComponent("data")
         configuration.modelDirectory = Fixtures.model
+        configuration.vadModel = Fixtures.vadModel
         configuration.pollInterval = 0.05
         configuration.logLevel = .critical
         configuration.maxAudioSeconds = 60
         let transcriber = try WhisperTranscriber(
-            modelDirectory: Fixtures.model, threads: nil, maxAudioSeconds: configuration.maxAudioSeconds)
+            modelDirectory: Fixtures.model, voiceActivityModel: Fixtures.vadModel, threads: nil, maxAudioSeconds: configuration.maxAudioSeconds)
         let service = try buildApplication(configuration: configuration, transcriber: transcriber)
         let uploads = try Self.corpus(in: directory.url)
 

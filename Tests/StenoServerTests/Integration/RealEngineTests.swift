@@ -9,6 +9,7 @@ import Testing
 /// `scripts/install-model.sh` installs (both are set up by `make test`).
 enum Fixtures {
     static let model = Repository.root.appendingPathComponent("models/tiny.en")
+    static let vadModel = Repository.root.appendingPathComponent("models/silero-vad/silero_vad.safetensors")
     static let librivox = URL(fileURLWithPath: "/usr/share/pocketsphinx/test/data/librivox")
 
     static func recording(_ number: String) -> URL {
@@ -52,11 +53,12 @@ enum Fixtures {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = directory.url
         configuration.modelDirectory = Fixtures.model
+        configuration.vadModel = Fixtures.vadModel
         configuration.pollInterval = 0.05
         configuration.logLevel = .warning
         adjust(&configuration)
         let transcriber = try WhisperTranscriber(
-            modelDirectory: configuration.modelDirectory, threads: nil, maxAudioSeconds: configuration.maxAudioSeconds)
+            modelDirectory: configuration.modelDirectory, voiceActivityModel: Fixtures.vadModel, threads: nil, maxAudioSeconds: configuration.maxAudioSeconds)
         return RealServer(directory: directory, service: try buildApplication(configuration: configuration, transcriber: transcriber, clock: clock))
     }
 
@@ -100,6 +102,38 @@ enum Fixtures {
             clock.advance(by: 24 * 3600)
             try await service.cleaner.sweep()
             #expect(try await client.execute(uri: "/transcribe/\(id)", method: .get).status == .notFound)
+        }
+    }
+
+    /// Voice-activity detection through the API (on by default): a recording between two 20 s silences gives
+    /// its words at their true times and one speech region around them; with `vad=false`, no regions.
+    @Test func speechAfterALongSilenceKeepsItsTimes() async throws {
+        let server = try server()
+        let padded = server.directory.url.appendingPathComponent("padded.wav")
+        let ffmpeg = Process()
+        ffmpeg.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+        ffmpeg.arguments = ["-v", "quiet", "-y", "-i", Fixtures.recording("0920").path,
+                            "-af", "adelay=delays=20000:all=1,apad=pad_dur=20", padded.path]
+        try ffmpeg.run()
+        ffmpeg.waitUntilExit()
+        let speech = 20.0...(20.0 + 6.05)
+        try await server.service.app.test(.live) { client in
+            let id = try await client.submit(try Data(contentsOf: padded), fields: ["word_timestamps": "true"])
+            let job = try await client.wait(for: id, in: [.completed, .failed], store: server.service.store, timeout: 300)
+            #expect(job.state == .completed, "\(job.errorCode ?? "") \(job.errorMessage ?? "")")
+            let result = try #require(try await client.status(id).result)
+            #expect(abs(result.duration - 46.05) < 0.1)
+            #expect(Fixtures.recall(result.text, reference: try Fixtures.reference("0920")) >= 0.8, "\(result.text)")
+            let regions = try #require(result.speechRegions)
+            #expect(regions.count == 1 && regions[0].start >= 19.5 && regions[0].end <= 26.6, "\(regions)")
+            let words = result.segments.flatMap { $0.words ?? [] }
+            #expect(words.count >= 15)
+            #expect(words.allSatisfy { $0.start >= speech.lowerBound - 0.5 && $0.end <= speech.upperBound + 0.5 }, "\(words.map(\.start))")
+
+            let plain = try await client.submit(try Data(contentsOf: padded), fields: ["vad": "false"])
+            _ = try await client.wait(for: plain, in: [.completed, .failed], store: server.service.store, timeout: 300)
+            let unfiltered = try #require(try await client.status(plain).result)
+            #expect(unfiltered.speechRegions == nil)
         }
     }
 
@@ -183,6 +217,7 @@ enum Fixtures {
     @Test func anAPINodeReadsTheLanguagesWithoutLoadingTheWeights() throws {
         var configuration = ServerConfiguration()
         configuration.modelDirectory = Fixtures.model
+        configuration.vadModel = Fixtures.vadModel
         configuration.role = .api
         let transcriber = try WhisperTranscriber(configuration: configuration)
         #expect(!transcriber.isModelLoaded)

@@ -50,6 +50,10 @@ final class ScriptedTranscriber: Transcriber, @unchecked Sendable {
     private let lock = NSLock()
     private var calls: [String: Int] = [:]
     private(set) var cancelledRuns = 0
+    private var lastOptions: TranscriptionOptions?
+
+    /// The engine options of the latest transcription.
+    var latestOptions: TranscriptionOptions? { lock.withLock { lastOptions } }
 
     func calls(for file: URL) -> Int { lock.withLock { calls[file.lastPathComponent] ?? 0 } }
 
@@ -58,6 +62,7 @@ final class ScriptedTranscriber: Transcriber, @unchecked Sendable {
     ) throws -> TranscriptionResult {
         let data = try Data(contentsOf: file)
         let call = lock.withLock { () -> Int in
+            lastOptions = options
             calls[file.lastPathComponent, default: 0] += 1
             return calls[file.lastPathComponent]!
         }

@@ -75,7 +75,7 @@ import Testing
         let spinner = try Self.spinningFFmpeg(in: directory.url)
 
         var configuration = try ServerConfiguration(settings: [
-            "STENO_MODEL": Fixtures.model.path, "STENO_FFMPEG": spinner.path, "STENO_DECODER_TIMEOUT": "2m",
+            "STENO_MODEL": Fixtures.model.path, "STENO_VAD_MODEL": Fixtures.vadModel.path, "STENO_FFMPEG": spinner.path, "STENO_DECODER_TIMEOUT": "2m",
             "STENO_DECODER_CPU": "1", "STENO_DECODER_MEMORY": "1G",
         ])
         configuration.threads = 1
@@ -109,7 +109,8 @@ import Testing
         #expect(try #require(probe.duration) > 4_000_000)
         #expect(try AudioDecoder().decode(file: liar).count == 32000)
 
-        let transcriber = try WhisperTranscriber(modelDirectory: Fixtures.model, threads: 1, maxAudioSeconds: 600)
+        let transcriber = try WhisperTranscriber(
+            modelDirectory: Fixtures.model, voiceActivityModel: Fixtures.vadModel, threads: 1, maxAudioSeconds: 600)
         #expect {
             try transcriber.transcribe(file: liar, options: TranscriptionOptions(), progress: { _ in }, isCancelled: { false })
         } throws: { error in

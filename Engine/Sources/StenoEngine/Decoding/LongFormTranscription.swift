@@ -15,6 +15,8 @@ struct LongFormTranscription {
     let contentFrames: Int
     let duration: Double
     let specials: SpecialTokens
+    /// With voice-activity detection: which parts of the recording the mel spectrogram holds.
+    let timeline: SpeechTimeline?
     private var random = SplitMix64(seed: 0x5EED_5EED)
     private var timings = TranscriptionTimings()
 
@@ -31,10 +33,34 @@ struct LongFormTranscription {
         specials = engine.tokenizer.specials
         duration = Double(samples.count) / Double(WhisperAudio.sampleRate)
         // As faster-whisper: pad one hop of zeros so the last frame is complete, then drop it from the content.
-        let started = Clock.now
-        mel = engine.melSpectrogram.compute(samples, paddingSamples: WhisperAudio.hopLength)
-        contentFrames = max(0, mel.frames - 1)
-        timings.features = Clock.seconds(since: started)
+        if let detection = options.vad {
+            // Only the speech is decoded: the regions joined end to end, their times mapped back at the end.
+            guard let vad = engine.voiceActivity else {
+                throw EngineError.invalidOption("voice-activity detection needs the Silero VAD model, which this engine did not load")
+            }
+            if let problem = detection.problem { throw EngineError.invalidOption(problem) }
+            var started = Clock.now
+            let timeline = SpeechTimeline(regions: detection.regions(probabilities: vad.speechProbabilities(samples), sampleCount: samples.count))
+            timings.vad = Clock.seconds(since: started)
+            started = Clock.now
+            mel = engine.melSpectrogram.compute(timeline.joinedSamples(of: samples), paddingSamples: WhisperAudio.hopLength)
+            contentFrames = timeline.joinedSampleCount == 0 ? 0 : max(0, mel.frames - 1)
+            timings.features = Clock.seconds(since: started)
+            self.timeline = timeline
+        } else {
+            let started = Clock.now
+            mel = engine.melSpectrogram.compute(samples, paddingSamples: WhisperAudio.hopLength)
+            contentFrames = max(0, mel.frames - 1)
+            timings.features = Clock.seconds(since: started)
+            timeline = nil
+        }
+    }
+
+    /// The speech regions as times of the recording.
+    private var speechRegions: [TimeSpan]? {
+        timeline.map { timeline in
+            timeline.regions.map { TimeSpan(start: Double($0.start) / Double(WhisperAudio.sampleRate), end: Double($0.end) / Double(WhisperAudio.sampleRate)) }
+        }
     }
 
     /// The mel window starting at `start` with `count` frames, zero-padded to the encoder's 3000 frames.
@@ -95,7 +121,10 @@ struct LongFormTranscription {
 
         if contentFrames == 0 {
             let resolved = try resolveLanguage(firstWindow: nil)
-            return TranscriptionResult(text: "", language: resolved.code, languageProbability: resolved.probability, duration: duration, segments: [])
+            var transcript = TranscriptionResult(text: "", language: resolved.code, languageProbability: resolved.probability, duration: duration, segments: [])
+            transcript.speechRegions = speechRegions
+            transcript.timings = timings
+            return transcript
         }
 
         while seek < contentFrames {
@@ -138,9 +167,11 @@ struct LongFormTranscription {
             progress?(min(1, Double(seek) / Double(contentFrames)))
         }
         let resolved = language ?? ("en", 1)
+        if let timeline { segments = timeline.restore(segments) }
         let text = segments.map(\.text).joined().trimmingCharacters(in: .whitespacesAndNewlines)
         var transcript = TranscriptionResult(text: text, language: resolved.code, languageProbability: resolved.probability,
                                              duration: duration, segments: segments)
+        transcript.speechRegions = speechRegions
         transcript.timings = timings
         return transcript
     }

@@ -25,6 +25,12 @@ enum BLAS {
                     alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// y[rows] = A[rows × columns] · x + beta · y (A row-major, dense).
+    @inline(__always)
+    static func gemv(rows: Int, columns: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, beta: Float = 0) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(columns), 1, a, Int32(columns), x, 1, beta, y, 1)
+    }
+
     /// C[m×n] = alpha · A[m×k] · B[k×n] + beta · C.
     @inline(__always)
     static func gemmNN(

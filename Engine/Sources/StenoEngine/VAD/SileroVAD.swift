@@ -8,20 +8,22 @@ public import Foundation
 public final class SileroVAD: Sendable {
     public static let windowSamples = 512
     public static let contextSamples = 64
-    /// STFT filter length and hop, and the frequency bins kept (256 / 2 + 1).
-    static let filterLength = 256, hop = 128, bins = 129
+    /// STFT filter length and hop, the frequency bins kept (256 / 2 + 1), and the frames of one window.
+    static let filterLength = 256, hop = 128, bins = 129, framesPerWindow = 4
+    /// Windows whose feed-forward part (STFT and convolutions) is computed as one set of matrix products.
+    static let windowsPerBatch = 256
 
-    private let basis: [Float]
-    private let conv1: ConvWeights, conv2: ConvWeights, conv3: ConvWeights, conv4: ConvWeights
-    private let lstmInput: [Float], lstmHidden: [Float], lstmBias: [Float]
+    /// The STFT basis (258 rows: 129 real then 129 imaginary filters) and each Conv1d (kernel 3, padding 1,
+    /// then ReLU) as a dense layer over [channel × tap] columns, the layout of im2col.
+    private let stft: Linear
+    private let convolutions: [Convolution]
+    /// The LSTM cell's input projection carries both biases; the hidden projection none.
+    private let lstmInput: Linear, lstmHidden: Linear
     private let outputWeight: [Float], outputBias: Float
 
-    /// One Conv1d (kernel 3, padding 1) followed by ReLU.
-    struct ConvWeights {
-        let weight: [Float]
-        let bias: [Float]
-        let inputs: Int
-        let outputs: Int
+    struct Convolution {
+        let layer: Linear
+        let channels: Int
         let stride: Int
     }
 
@@ -33,37 +35,41 @@ public final class SileroVAD: Sendable {
             "lstm.weight_ih": [512, 128], "lstm.weight_hh": [512, 128], "lstm.bias_ih": [512], "lstm.bias_hh": [512],
             "output.weight": [1, 128, 1], "output.bias": [1],
         ])
-        func conv(_ name: String, _ inputs: Int, _ outputs: Int, stride: Int) -> ConvWeights {
-            ConvWeights(weight: weights[name + ".weight"]!, bias: weights[name + ".bias"]!, inputs: inputs, outputs: outputs, stride: stride)
+        func conv(_ name: String, _ inputs: Int, _ outputs: Int, stride: Int) -> Convolution {
+            Convolution(
+                layer: Linear(weight: weights[name + ".weight"]!, bias: weights[name + ".bias"]!, inputs: inputs * 3, outputs: outputs),
+                channels: inputs, stride: stride)
         }
-        basis = weights["stft.basis"]!
-        conv1 = conv("conv1", 129, 128, stride: 1)
-        conv2 = conv("conv2", 128, 64, stride: 2)
-        conv3 = conv("conv3", 64, 64, stride: 2)
-        conv4 = conv("conv4", 64, 128, stride: 1)
-        lstmInput = weights["lstm.weight_ih"]!
-        lstmHidden = weights["lstm.weight_hh"]!
+        stft = Linear(weight: weights["stft.basis"]!, bias: nil, inputs: Self.filterLength, outputs: 2 * Self.bins)
+        convolutions = [conv("conv1", 129, 128, stride: 1), conv("conv2", 128, 64, stride: 2),
+                        conv("conv3", 64, 64, stride: 2), conv("conv4", 64, 128, stride: 1)]
         // The two biases are only ever added together.
-        lstmBias = zip(weights["lstm.bias_ih"]!, weights["lstm.bias_hh"]!).map { $0 + $1 }
+        let bias = zip(weights["lstm.bias_ih"]!, weights["lstm.bias_hh"]!).map { $0 + $1 }
+        lstmInput = Linear(weight: weights["lstm.weight_ih"]!, bias: bias, inputs: 128, outputs: 512)
+        lstmHidden = Linear(weight: weights["lstm.weight_hh"]!, bias: nil, inputs: 128, outputs: 512)
         outputWeight = weights["output.weight"]!
         outputBias = weights["output.bias"]![0]
     }
 
     /// One probability per window of `samples` (16 kHz mono), the last window zero-padded; the state starts
     /// empty, as silero-vad's `get_speech_timestamps` resets it per recording.
+    ///
+    /// Only the LSTM cell depends on the windows before; everything up to its input projection depends on one
+    /// window and its context alone. So that part runs as matrix products over a batch of windows at a time,
+    /// and only the 128→512 hidden projection and the gates go window by window.
     public func speechProbabilities(_ samples: UnsafeBufferPointer<Float>) -> [Float] {
         let windows = (samples.count + Self.windowSamples - 1) / Self.windowSamples
         var state = LSTMState()
-        var input = [Float](repeating: 0, count: Self.contextSamples + Self.windowSamples)
         var probabilities: [Float] = []
         probabilities.reserveCapacity(windows)
-        for window in 0..<windows {
-            // [context | window]: the context is the previous window's last 64 samples (zeros at first).
-            let start = window * Self.windowSamples
-            let count = min(Self.windowSamples, samples.count - start)
-            for i in 0..<Self.contextSamples { input[i] = input[Self.windowSamples + i] }
-            for i in 0..<Self.windowSamples { input[Self.contextSamples + i] = i < count ? samples[start + i] : 0 }
-            probabilities.append(probability(of: input, state: &state))
+        var first = 0
+        while first < windows {
+            let count = min(Self.windowsPerBatch, windows - first)
+            let gates = lstmInputs(samples, firstWindow: first, count: count)
+            gates.withUnsafeBufferPointer { gates in
+                for w in 0..<count { probabilities.append(step(gates.baseAddress! + w * 512, state: &state)) }
+            }
+            first += count
         }
         return probabilities
     }
@@ -71,74 +77,105 @@ public final class SileroVAD: Sendable {
     struct LSTMState {
         var h = [Float](repeating: 0, count: 128)
         var c = [Float](repeating: 0, count: 128)
+        var gates = [Float](repeating: 0, count: 512)
     }
 
-    private func probability(of input: [Float], state: inout LSTMState) -> Float {
-        var x = (values: magnitudes(of: input), frames: 4)                                     // [129 × 4]
-        for block in [conv1, conv2, conv3, conv4] { x = Self.conv(x.values, frames: x.frames, block) }
-        lstmStep(x.values, state: &state)
-        var logit = outputBias
-        for i in 0..<128 { logit += outputWeight[i] * max(0, state.h[i]) }
-        return 1 / (1 + Foundation.exp(-logit))
+    /// The LSTM input projections ([count × 512], biases included) of `count` windows from `firstWindow`.
+    private func lstmInputs(_ samples: UnsafeBufferPointer<Float>, firstWindow: Int, count: Int) -> [Float] {
+        var x = magnitudes(samples, firstWindow: firstWindow, count: count)                  // [count·4 × 129]
+        var frames = Self.framesPerWindow
+        for convolution in convolutions { x = Self.convolve(x, windows: count, frames: &frames, convolution) }
+        var gates = [Float](repeating: 0, count: count * 512)                                // frames is 1 here
+        x.withUnsafeBufferPointer { x in
+            gates.withUnsafeMutableBufferPointer { lstmInput.apply(x.baseAddress!, rows: count, into: $0.baseAddress!) }
+        }
+        return gates
     }
 
-    /// |STFT| of the 576 input samples, reflection-padded on the right by 64: [129 bins × 4 frames].
-    private func magnitudes(of input: [Float]) -> [Float] {
-        let n = input.count
-        var padded = input
-        for k in 0..<Self.contextSamples { padded.append(input[n - 2 - k]) }
-        let frames = (padded.count - Self.filterLength) / Self.hop + 1
-        var out = [Float](repeating: 0, count: Self.bins * frames)
-        for f in 0..<frames {
-            let offset = f * Self.hop
+    /// |STFT| of each window's 576 input samples (64 of context, the previous window's last, zeros at first;
+    /// then the window, zero-padded past the end), reflection-padded on the right by 64: 4 frames of 129 bins
+    /// per window, as rows [window·4 + frame].
+    private func magnitudes(_ samples: UnsafeBufferPointer<Float>, firstWindow: Int, count: Int) -> [Float] {
+        let rows = count * Self.framesPerWindow
+        let paddedLength = Self.contextSamples + Self.windowSamples + Self.contextSamples
+        var padded = [Float](repeating: 0, count: paddedLength)
+        var frames = [Float](repeating: 0, count: rows * Self.filterLength)
+        for w in 0..<count {
+            let start = (firstWindow + w) * Self.windowSamples - Self.contextSamples
+            let inputLength = Self.contextSamples + Self.windowSamples
+            for i in 0..<inputLength {
+                let index = start + i
+                padded[i] = index >= 0 && index < samples.count ? samples[index] : 0
+            }
+            for k in 0..<Self.contextSamples { padded[inputLength + k] = padded[inputLength - 2 - k] }
+            for f in 0..<Self.framesPerWindow {
+                let row = (w * Self.framesPerWindow + f) * Self.filterLength
+                for t in 0..<Self.filterLength { frames[row + t] = padded[f * Self.hop + t] }
+            }
+        }
+        var spectrum = [Float](repeating: 0, count: rows * 2 * Self.bins)
+        frames.withUnsafeBufferPointer { f in
+            spectrum.withUnsafeMutableBufferPointer { stft.apply(f.baseAddress!, rows: rows, into: $0.baseAddress!) }
+        }
+        var out = [Float](repeating: 0, count: rows * Self.bins)
+        for r in 0..<rows {
+            let re = r * 2 * Self.bins, im = re + Self.bins
             for k in 0..<Self.bins {
-                var re: Float = 0, im: Float = 0
-                let real = k * Self.filterLength, imaginary = (Self.bins + k) * Self.filterLength
-                for t in 0..<Self.filterLength {
-                    re += basis[real + t] * padded[offset + t]
-                    im += basis[imaginary + t] * padded[offset + t]
-                }
-                out[k * frames + f] = (re * re + im * im).squareRoot()
+                out[r * Self.bins + k] = (spectrum[re + k] * spectrum[re + k] + spectrum[im + k] * spectrum[im + k]).squareRoot()
             }
         }
         return out
     }
 
-    /// Conv1d, kernel 3, zero padding 1, then ReLU: [channels × frames] → [outputs × frames'].
-    private static func conv(_ x: [Float], frames: Int, _ block: ConvWeights) -> (values: [Float], frames: Int) {
-        let outFrames = (frames + 2 - 3) / block.stride + 1
-        let channels = block.inputs
-        var y = [Float](repeating: 0, count: block.outputs * outFrames)
-        for o in 0..<block.outputs {
+    /// One Conv1d (kernel 3, zero padding 1) and ReLU within each window: rows [window·frames + t] of
+    /// `channels` values become rows [window·frames' + t'] of the layer's outputs.
+    private static func convolve(_ x: [Float], windows: Int, frames: inout Int, _ convolution: Convolution) -> [Float] {
+        let channels = convolution.channels
+        let outFrames = (frames - 1) / convolution.stride + 1
+        let rows = windows * outFrames
+        // im2col: column c·3 + j of output frame t' is input frame t'·stride + j − 1 (zero outside the window).
+        var columns = [Float](repeating: 0, count: rows * channels * 3)
+        for w in 0..<windows {
             for t in 0..<outFrames {
-                var sum = block.bias[o]
-                for c in 0..<channels {
-                    for j in 0..<3 {
-                        let source = t * block.stride + j - 1
-                        if source >= 0 && source < frames { sum += block.weight[(o * channels + c) * 3 + j] * x[c * frames + source] }
-                    }
+                let row = (w * outFrames + t) * channels * 3
+                for j in 0..<3 {
+                    let source = t * convolution.stride + j - 1
+                    guard source >= 0, source < frames else { continue }
+                    let input = (w * frames + source) * channels
+                    for c in 0..<channels { columns[row + c * 3 + j] = x[input + c] }
                 }
-                y[o * outFrames + t] = max(0, sum)
             }
         }
-        return (y, outFrames)
+        var y = [Float](repeating: 0, count: rows * convolution.layer.outputs)
+        columns.withUnsafeBufferPointer { c in
+            y.withUnsafeMutableBufferPointer { convolution.layer.apply(c.baseAddress!, rows: rows, into: $0.baseAddress!) }
+        }
+        for i in y.indices where y[i] < 0 { y[i] = 0 }
+        frames = outFrames
+        return y
     }
 
-    /// PyTorch's LSTMCell(128, 128): gates i, f, g, o in that row order.
-    private func lstmStep(_ x: [Float], state: inout LSTMState) {
-        var gates = [Float](repeating: 0, count: 512)
-        for r in 0..<512 {
-            var sum = lstmBias[r]
-            for i in 0..<128 { sum += lstmInput[r * 128 + i] * x[i] + lstmHidden[r * 128 + i] * state.h[i] }
-            gates[r] = sum
+    /// PyTorch's LSTMCell(128, 128) (gates i, f, g, o in that row order) on one window's input projection,
+    /// then the output layer: ReLU, a 1×1 convolution and the sigmoid.
+    private func step(_ input: UnsafePointer<Float>, state: inout LSTMState) -> Float {
+        state.gates.withUnsafeMutableBufferPointer { gates in
+            gates.baseAddress!.update(from: input, count: 512)
+            state.h.withUnsafeBufferPointer { h in
+                lstmHidden.weight.withUnsafeBufferPointer { w in
+                    BLAS.gemv(rows: 512, columns: 128, a: w.baseAddress!, x: h.baseAddress!, y: gates.baseAddress!, beta: 1)
+                }
+            }
         }
         func sigmoid(_ v: Float) -> Float { 1 / (1 + Foundation.exp(-v)) }
+        var logit = outputBias
         for i in 0..<128 {
-            let input = sigmoid(gates[i]), forget = sigmoid(gates[128 + i])
-            let candidate = Foundation.tanh(gates[256 + i]), output = sigmoid(gates[384 + i])
-            state.c[i] = forget * state.c[i] + input * candidate
+            let inputGate = sigmoid(state.gates[i]), forget = sigmoid(state.gates[128 + i])
+            let candidate = Foundation.tanh(state.gates[256 + i]), output = sigmoid(state.gates[384 + i])
+            state.c[i] = forget * state.c[i] + inputGate * candidate
             state.h[i] = output * Foundation.tanh(state.c[i])
+            logit += outputWeight[i] * max(0, state.h[i])
         }
+        return 1 / (1 + Foundation.exp(-logit))
     }
 }
 

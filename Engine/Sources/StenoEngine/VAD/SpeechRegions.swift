@@ -29,6 +29,53 @@ public struct SpeechDetection: Sendable, Hashable {
     }
 }
 
+extension SpeechDetection: Codable {
+    enum CodingKeys: String, CodingKey {
+        case threshold
+        case negativeThreshold = "negative_threshold"
+        case minSpeechSeconds = "min_speech_seconds"
+        case maxSpeechSeconds = "max_speech_seconds"
+        case minSilenceSeconds = "min_silence_seconds"
+        case speechPadSeconds = "speech_pad_seconds"
+    }
+
+    /// Absent fields keep their defaults; no maximum length is written as an absent `max_speech_seconds`
+    /// (JSON has no infinity).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
+        threshold = try container.decodeIfPresent(Double.self, forKey: .threshold) ?? threshold
+        negativeThreshold = try container.decodeIfPresent(Double.self, forKey: .negativeThreshold)
+        minSpeechSeconds = try container.decodeIfPresent(Double.self, forKey: .minSpeechSeconds) ?? minSpeechSeconds
+        maxSpeechSeconds = try container.decodeIfPresent(Double.self, forKey: .maxSpeechSeconds) ?? maxSpeechSeconds
+        minSilenceSeconds = try container.decodeIfPresent(Double.self, forKey: .minSilenceSeconds) ?? minSilenceSeconds
+        speechPadSeconds = try container.decodeIfPresent(Double.self, forKey: .speechPadSeconds) ?? speechPadSeconds
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(threshold, forKey: .threshold)
+        try container.encodeIfPresent(negativeThreshold, forKey: .negativeThreshold)
+        try container.encode(minSpeechSeconds, forKey: .minSpeechSeconds)
+        if maxSpeechSeconds.isFinite { try container.encode(maxSpeechSeconds, forKey: .maxSpeechSeconds) }
+        try container.encode(minSilenceSeconds, forKey: .minSilenceSeconds)
+        try container.encode(speechPadSeconds, forKey: .speechPadSeconds)
+    }
+
+    /// Why these parameters cannot be used, if they cannot (for `EngineError.invalidOption` and API errors).
+    public var problem: String? {
+        guard threshold > 0, threshold < 1 else { return "the speech threshold must be between 0 and 1 (exclusive), got \(threshold)" }
+        if let negativeThreshold, !(negativeThreshold > 0 && negativeThreshold <= threshold) {
+            return "the negative threshold must be above 0 and at most the threshold, got \(negativeThreshold)"
+        }
+        guard minSpeechSeconds >= 0, minSpeechSeconds <= 3600 else { return "the minimum speech length must be between 0 and 3600 s" }
+        guard maxSpeechSeconds > 1 else { return "the maximum speech length must be more than 1 s" }
+        guard minSilenceSeconds >= 0, minSilenceSeconds <= 3600 else { return "the minimum silence must be between 0 and 3600 s" }
+        guard speechPadSeconds >= 0, speechPadSeconds <= 10 else { return "the speech padding must be between 0 and 10 s" }
+        return nil
+    }
+}
+
 /// A region of speech, in samples of the 16 kHz recording.
 public struct SpeechRegion: Sendable, Hashable {
     public var start: Int

@@ -1,0 +1,54 @@
+import Foundation
+import StenoEngine
+
+/// The transcription options among `POST /transcribe`'s form fields: each field's parsing and its error in
+/// one place (`422 invalid_option`, or `unsupported_language`, naming the field and the value).
+struct JobOptionsForm {
+    let supportedLanguages: Set<String>
+
+    func options(_ fields: [String: String]) throws -> JobOptions {
+        var options = JobOptions()
+        if let language = fields["language"]?.trimmingCharacters(in: .whitespaces).lowercased(), !language.isEmpty {
+            guard supportedLanguages.contains(language) else {
+                throw APIError(.unprocessableContent, code: "unsupported_language",
+                               message: "language '\(language)' is not supported by this model; supported: \(supportedLanguages.sorted().joined(separator: ", "))")
+            }
+            options.language = language
+        }
+        if let prompt = fields["prompt"], !prompt.isEmpty { options.prompt = prompt }
+        if let flag = try Self.flag("word_timestamps", fields) { options.wordTimestamps = flag }
+        options.vad = try Self.flag("vad", fields) == false ? nil : try speechDetection(fields)
+        return options
+    }
+
+    /// faster-whisper's `vad_parameters`, by their names and units, over its defaults. (Ignored with `vad=false`.)
+    private func speechDetection(_ fields: [String: String]) throws -> SpeechDetection {
+        var detection = JobOptions.defaultVAD
+        if let value = try Self.number("vad_threshold", fields) { detection.threshold = value }
+        if let value = try Self.number("vad_min_speech_duration_ms", fields) { detection.minSpeechSeconds = value / 1000 }
+        if let value = try Self.number("vad_max_speech_duration_s", fields) { detection.maxSpeechSeconds = value }
+        if let value = try Self.number("vad_min_silence_duration_ms", fields) { detection.minSilenceSeconds = value / 1000 }
+        if let value = try Self.number("vad_speech_pad_ms", fields) { detection.speechPadSeconds = value / 1000 }
+        if let problem = detection.problem { throw APIError(.unprocessableContent, code: "invalid_option", message: "voice-activity detection: \(problem)") }
+        return detection
+    }
+
+    /// A boolean field (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`); nil when absent or empty.
+    static func flag(_ name: String, _ fields: [String: String]) throws -> Bool? {
+        guard let value = fields[name]?.trimmingCharacters(in: .whitespaces).lowercased(), !value.isEmpty else { return nil }
+        switch value {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw APIError(.unprocessableContent, code: "invalid_option", message: "\(name) must be true or false, not '\(value)'")
+        }
+    }
+
+    /// A finite number field; nil when absent or empty.
+    static func number(_ name: String, _ fields: [String: String]) throws -> Double? {
+        guard let value = fields[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        guard let number = Double(value), number.isFinite else {
+            throw APIError(.unprocessableContent, code: "invalid_option", message: "\(name) must be a number, not '\(value)'")
+        }
+        return number
+    }
+}

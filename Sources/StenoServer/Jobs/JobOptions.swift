@@ -1,0 +1,71 @@
+public import Foundation
+public import StenoEngine
+
+/// What the client asked for at upload: how its recording is transcribed.
+///
+/// Stored with the job as one JSON document (`options` column), so that a new option is a field here, its form
+/// field (`JobOptionsForm`), its OpenAPI entries and its presentation, and no schema change. Rows from before
+/// that column read the three columns they had (`init(language:prompt:wordTimestamps:)`, today's defaults for
+/// the rest).
+public struct JobOptions: Sendable, Hashable {
+    public var language: String?
+    public var prompt: String?
+    public var wordTimestamps: Bool
+    /// Voice-activity detection and its parameters; `nil` transcribes all of the audio.
+    public var vad: SpeechDetection?
+
+    /// Steno's default detection: faster-whisper's `vad_filter` parameters.
+    public static let defaultVAD = SpeechDetection.fasterWhisper
+
+    public init(language: String? = nil, prompt: String? = nil, wordTimestamps: Bool = false, vad: SpeechDetection? = Self.defaultVAD) {
+        self.language = language
+        self.prompt = prompt
+        self.wordTimestamps = wordTimestamps
+        self.vad = vad
+    }
+
+    /// Engine options for a job: the engine's defaults plus what the client chose.
+    package var transcriptionOptions: TranscriptionOptions {
+        TranscriptionOptions(language: language, wordTimestamps: wordTimestamps, initialPrompt: prompt, vad: vad)
+    }
+}
+
+extension JobOptions: Codable {
+    enum CodingKeys: String, CodingKey {
+        case language, prompt, vad
+        case wordTimestamps = "word_timestamps"
+    }
+
+    /// A field absent from a stored document (one written before the option existed) takes today's default;
+    /// `vad: null` is detection turned off.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            language: try container.decodeIfPresent(String.self, forKey: .language),
+            prompt: try container.decodeIfPresent(String.self, forKey: .prompt),
+            wordTimestamps: try container.decodeIfPresent(Bool.self, forKey: .wordTimestamps) ?? false)
+        if container.contains(.vad) { vad = try container.decodeIfPresent(SpeechDetection.self, forKey: .vad) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(language, forKey: .language)
+        try container.encodeIfPresent(prompt, forKey: .prompt)
+        try container.encode(wordTimestamps, forKey: .wordTimestamps)
+        try container.encode(vad, forKey: .vad)
+    }
+
+    /// The document stored in a job's `options` column.
+    var storedJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        // Encoding plain strings, numbers and booleans cannot fail.
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    /// A job row's options: its `options` document, or for rows from before that column, the legacy columns.
+    static func stored(json: String?, language: String?, prompt: String?, wordTimestamps: Bool) throws -> JobOptions {
+        guard let json else { return JobOptions(language: language, prompt: prompt, wordTimestamps: wordTimestamps) }
+        return try JSONDecoder().decode(JobOptions.self, from: Data(json.utf8))
+    }
+}
