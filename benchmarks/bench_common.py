@@ -112,11 +112,12 @@ def parse_fw_system(name: str) -> tuple[str, bool] | None:
 
 
 def fw_command(files: list[Path], model: Path, beam: int, compute_type: str, threads: int,
-               jsonl: bool = False, vad: bool = False) -> list[str]:
+               jsonl: bool = False, vad: bool = False, language: str | None = None) -> list[str]:
     """The faster-whisper counterpart of steno_command, as a process of its own (see fw_transcribe.py)."""
     argv = [sys.executable, str(BENCH_DIR / "fw_transcribe.py"), *[str(f) for f in files],
             "--model", str(model), "--beam", str(beam), "--compute-type", compute_type, "--threads", str(threads)]
-    return argv + (["--jsonl"] if jsonl else []) + (["--vad-filter"] if vad else [])
+    return (argv + (["--jsonl"] if jsonl else []) + (["--vad-filter"] if vad else [])
+            + (["--language", language] if language else []))
 
 
 def thread_env(threads: int, force_mkl: bool = False) -> dict[str, str]:

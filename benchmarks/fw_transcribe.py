@@ -30,18 +30,20 @@ LAYERS_BY_WIDTH = {384: 4, 512: 6, 768: 12, 1024: 24, 1280: 32}
 class FasterWhisper:
     """One loaded faster-whisper model with the benchmark's settings."""
 
-    def __init__(self, model: Path, compute_type: str, threads: int, beam: int, vad_filter: bool = False):
+    def __init__(self, model: Path, compute_type: str, threads: int, beam: int, vad_filter: bool = False,
+                 language: str | None = None):
         from faster_whisper import WhisperModel
 
         self.beam = beam
         self.vad_filter = vad_filter
+        self.language = language
         self.model = WhisperModel(str(model), device="cpu", compute_type=compute_type,
                                   cpu_threads=threads, num_workers=1, local_files_only=True)
 
     def transcribe(self, audio: Path) -> str:
         # transcribe() is lazy: the segments are decoded while they are iterated.
         segments, _ = self.model.transcribe(str(audio), beam_size=self.beam, without_timestamps=False,
-                                          vad_filter=self.vad_filter)
+                                          vad_filter=self.vad_filter, language=self.language)
         return "".join(segment.text for segment in segments).strip()
 
 
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--compute-type", default="float32", help="float32, int8, ... (CTranslate2 compute type)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--verbose", action="store_true", help="timings on stderr")
+    parser.add_argument("--language", help="language code (default: detected)")
     parser.add_argument("--vad-filter", action="store_true", help="faster-whisper's vad_filter=True (Silero VAD)")
     parser.add_argument("--jsonl", action="store_true", help='one {"file": ..., "text": ...} object per line')
     parser.add_argument("--encoder-gflops", action="store_true", help="time the encoder instead of transcribing")
@@ -98,7 +101,7 @@ def main() -> None:
     bench_common.ensure_requirements()
 
     start = time.perf_counter()
-    fw = FasterWhisper(args.model, args.compute_type, args.threads, args.beam, args.vad_filter)
+    fw = FasterWhisper(args.model, args.compute_type, args.threads, args.beam, args.vad_filter, args.language)
     if args.verbose:
         print(f"load: {time.perf_counter() - start:.3f} s", file=sys.stderr)
     if args.encoder_gflops:

@@ -6,6 +6,8 @@ text conditioning the next window, and the temperature fallback running out on r
 builds a recording that exercises all three and fails when Steno's word error rate is more than --max-gap
 points above faster-whisper's on it (same model, beam and threads; Whisper's normalizer; benchmarks/wer.py).
 
+With --language es or fr, the Spanish or French prompts of the same packages, with the multilingual base model.
+
 The recording: the English phone-system prompts of Debian's asterisk-core-sounds-en-wav (real speech, one
 speaker, many repeated phrases such as "followed by the pound key"), in name order, joined by sox with 0.8 s
 pauses until at least --minutes, resampled to 16 kHz. With --vad, every sixth pause lasts 4 s instead (long enough
@@ -29,38 +31,46 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
-TEXTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+# The prompts of each language: Debian's asterisk-core-sounds-<lang>-wav and the package's list of what each says.
+VOICES = {"en": "en_US_f_Allison", "es": "es_MX_f_Allison", "fr": "fr_CA_f_June"}
 OUT = ROOT / ".fixtures" / "longform"
 PAUSE_S = 0.8
 LONG_PAUSE_S, LONG_PAUSE_EVERY = 4.0, 6
 
 
-def prompts() -> list[tuple[Path, str]]:
+def sounds(language: str) -> tuple[Path, Path]:
+    """The prompts' folder and the package's transcript list for a language."""
+    return (Path("/usr/share/asterisk/sounds") / VOICES[language],
+            Path(f"/usr/share/doc/asterisk-core-sounds-{language}/core-sounds-{language}.txt.gz"))
+
+
+def prompts(language: str) -> list[tuple[Path, str]]:
     """(file, transcript) of every spoken top-level prompt, in name order."""
+    folder, listing = sounds(language)
     texts = {}
-    for line in gzip.open(TEXTS, "rt", encoding="utf-8", errors="replace"):
+    for line in gzip.open(listing, "rt", encoding="utf-8", errors="replace"):
         match = re.match(r"^([A-Za-z0-9_-]+):\s*(.+?)\s*$", line)
         if match and "[" not in match.group(2):
             texts[match.group(1)] = match.group(2)
-    return [(SOUNDS / f"{name}.wav", text) for name, text in sorted(texts.items()) if (SOUNDS / f"{name}.wav").is_file()]
+    return [(folder / f"{name}.wav", text) for name, text in sorted(texts.items()) if (folder / f"{name}.wav").is_file()]
 
 
 def duration(path: Path) -> float:
     return float(subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True).stdout)
 
 
-def build(minutes: float, long_pauses: bool = False) -> Path:
+def build(minutes: float, long_pauses: bool = False, language: str = "en") -> Path:
     """The joined recording and its manifest (wer.py's format); returns the manifest."""
-    variant = f"{minutes:g}min" + ("-pauses" if long_pauses else "")
+    variant = ("" if language == "en" else f"{language}-") + f"{minutes:g}min" + ("-pauses" if long_pauses else "")
     manifest = OUT / f"manifest-{variant}.tsv"
     if manifest.exists():
         return manifest
-    if not SOUNDS.is_dir() or not TEXTS.exists():
-        sys.exit("longform: asterisk-core-sounds-en-wav is missing (scripts/setup.sh installs it)")
+    folder, listing = sounds(language)
+    if not folder.is_dir() or not listing.exists():
+        sys.exit(f"longform: asterisk-core-sounds-{language}-wav is missing (scripts/setup.sh installs it)")
     OUT.mkdir(parents=True, exist_ok=True)
     chosen, texts, total = [], [], 0.0
-    for path, text in prompts():
+    for path, text in prompts(language):
         if total >= minutes * 60:
             break
         chosen.append(path)
@@ -68,7 +78,7 @@ def build(minutes: float, long_pauses: bool = False) -> Path:
         total += duration(path) + (LONG_PAUSE_S if long_pauses and len(chosen) % LONG_PAUSE_EVERY == 0 else PAUSE_S)
     if total < minutes * 60:
         sys.exit(f"longform: the prompts last only {total:.0f} s")
-    recording = OUT / f"en-prompts-{variant}.wav"
+    recording = OUT / f"{language}-prompts-{variant}.wav"
     with tempfile.TemporaryDirectory() as work:
         pause = Path(work) / "pause.wav"
         # The prompts are 8 kHz mono 16-bit: the pause is made the same, and the whole is resampled once.
@@ -91,16 +101,19 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--max-gap", type=float, default=0.3, help="points of WER steno may lose to faster-whisper")
     parser.add_argument("--steno", help="steno binary (wer.py's default otherwise)")
-    parser.add_argument("--model", default=str(ROOT / "models" / "tiny.en"))
+    parser.add_argument("--model", help="default tiny.en for English, the multilingual base model otherwise")
+    parser.add_argument("--language", choices=sorted(VOICES), default="en",
+                        help="the prompts' language; given to both sides")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--vad", action="store_true", help="the recording with long pauses, voice-activity detection on both")
     args = parser.parse_args()
 
-    manifest = build(args.minutes, long_pauses=args.vad)
+    model = args.model or str(ROOT / "models" / ("tiny.en" if args.language == "en" else "whisper-base"))
+    manifest = build(args.minutes, long_pauses=args.vad, language=args.language)
     with tempfile.NamedTemporaryFile(suffix=".json") as report:
         command = [sys.executable, str(ROOT / "benchmarks" / "wer.py"), "--manifest", str(manifest), "--systems",
-                   "steno,fw-float32", "--model", args.model, "--threads", str(args.threads), "--beam", str(args.beam),
+                   "steno,fw-float32", "--model", model, "--language", args.language, "--threads", str(args.threads), "--beam", str(args.beam),
                    "--json", report.name, "--show-errors"]
         if args.steno:
             command += ["--steno", args.steno]
@@ -112,7 +125,7 @@ def main() -> None:
     steno, peer = long["steno"]["wer"] * 100, long["fw-float32"]["wer"] * 100
     gap = steno - peer
     verdict = gap <= args.max_gap
-    print(f"\nlong form{' with VAD' if args.vad else ''}: steno {steno:.2f}% vs faster-whisper float32 {peer:.2f}%: gap {gap:+.2f} points "
+    print(f"\nlong form ({args.language}{', VAD' if args.vad else ''}): steno {steno:.2f}% vs faster-whisper float32 {peer:.2f}%: gap {gap:+.2f} points "
           f"(allowed {args.max_gap}): {'ok' if verdict else 'TOO FAR'}")
     sys.exit(0 if verdict else 1)
 

@@ -48,7 +48,7 @@ def faster_whisper_system(name: str, args: argparse.Namespace) -> System:
         if not cache:
             files = [c.path for c in args.clips]
             done = subprocess.run(bench_common.fw_command(files, args.model, args.beam, compute_type, args.threads,
-                                                          jsonl=True, vad=args.vad),
+                                                          jsonl=True, vad=args.vad, language=args.language),
                                   env=bench_common.thread_env(args.threads, mkl), capture_output=True, text=True)
             if done.returncode != 0:
                 raise RuntimeError(f"{name} failed (exit {done.returncode}): {done.stderr.strip()[-1000:]}")
@@ -83,7 +83,8 @@ def build_systems(args: argparse.Namespace) -> list[System]:
             if steno is None or not steno.exists():
                 sys.exit(f"wer: steno binary not found ({args.steno or bench_common.DEFAULT_STENO})")
             systems.append(command_system("steno", lambda f: bench_common.steno_command(
-                steno, [f], args.model, args.beam, extra=args.steno_arg, vad=args.vad), bench_common.thread_env(args.threads)))
+                steno, [f], args.model, args.beam, vad=args.vad,
+                extra=args.steno_arg + (["--language", args.language] if args.language else [])), bench_common.thread_env(args.threads)))
         else:
             sys.exit(f"wer: unknown system {name!r}")
     for spec in args.command:
@@ -118,6 +119,8 @@ def main() -> None:
                                           "(default: see above)")
     parser.add_argument("--steno", help="steno binary (default .build/release/steno, else Engine/.build/...)")
     parser.add_argument("--steno-arg", action="append", default=[], help="extra argument for steno (repeatable)")
+    parser.add_argument("--language", help="language of the speech, given to both sides (default: each detects it); "
+                                           "other than en, Whisper's BasicTextNormalizer scores")
     parser.add_argument("--vad", action="store_true",
                         help="voice-activity detection on both sides (steno's default; faster-whisper's vad_filter=True); "
                              "without it, steno runs with --no-vad as faster-whisper's default")
@@ -136,9 +139,13 @@ def main() -> None:
     bench_common.ensure_requirements()
     bench_common.ensure_fixtures(args.manifest)
     import jiwer  # after ensure_requirements, which may have just installed it
-    from whisper_normalizer.english import EnglishTextNormalizer
-
-    normalize = EnglishTextNormalizer()
+    if args.language in (None, "en"):
+        from whisper_normalizer.english import EnglishTextNormalizer
+        normalize, normalizer_name = EnglishTextNormalizer(), "EnglishTextNormalizer"
+    else:
+        # Whisper's normalizer for other languages; accents off, as some references are written without them.
+        from whisper_normalizer.basic import BasicTextNormalizer
+        normalize, normalizer_name = BasicTextNormalizer(remove_diacritics=True), "BasicTextNormalizer without diacritics"
     clips = [c for c in bench_common.load_manifest(args.manifest)
              if args.group in ("all", c.group) and args.source in ("all", c.source)]
     args.clips = clips
@@ -165,7 +172,8 @@ def main() -> None:
     width = max(len(c.name) for c in clips)
     col = max(12, *(len(n) + 2 for n in names))
     header = f"{'file':<{width}} {'sec':>6} {'words':>5}" + "".join(f"{n:>{col}}" for n in names)
-    print(f"\nWER (Whisper EnglishTextNormalizer), model {args.model}, beam {args.beam}")
+    print(f"\nWER (Whisper {normalizer_name}), model {args.model}, beam {args.beam}"
+          + (f", language {args.language}" if args.language else ""))
     print(header)
     print("-" * len(header))
     for i, c in enumerate(clips):

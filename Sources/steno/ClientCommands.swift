@@ -15,6 +15,8 @@ struct SubmitCommand: AsyncParsableCommand {
     @Flag(help: "Add word timestamps.") var wordTimestamps = false
     @Flag(inversion: .prefixedNo, help: "Voice-activity detection: transcribe only speech (the server's default).") var vad = true
     @OptionGroup var speech: SpeechDetectionOptions
+    @Option(help: "transcribe, or translate (to English; multilingual models only).") var task: String?
+    @Flag(help: "Detect the language of every 30 s window (code-switching; multilingual models only).") var multilingual = false
     @Option(help: "Seconds until the job and its files are deleted.") var deleteAfter: Int?
     @Flag(help: "Wait for the transcript, with a progress bar on standard error.") var wait = false
     @Option(help: "With --wait: text, json, srt or vtt.") var format: String = "text"
@@ -31,6 +33,8 @@ struct SubmitCommand: AsyncParsableCommand {
         if let prompt { fields["prompt"] = prompt }
         if wordTimestamps { fields["word_timestamps"] = "true" }
         if vad { fields.merge(speech.formFields) { $1 } } else { fields["vad"] = "false" }
+        if let task { fields["task"] = task }
+        if multilingual { fields["multilingual"] = "true" }
         if let deleteAfter { fields["delete_after_seconds"] = String(deleteAfter) }
         let api = try client.api
         let created = try await api.submit(file: url, fields: fields)

@@ -26,6 +26,11 @@ public struct TranscriptionOptions: Sendable, Hashable, Codable {
     /// Voice-activity detection: decode only the speech Silero VAD finds (the engine needs its model), with
     /// every time mapped back to the recording. `nil` decodes everything, as faster-whisper's default.
     public var vad: SpeechDetection?
+    /// Transcribe in the language spoken, or translate to English (multilingual models only).
+    public var task: WhisperTask
+    /// Detect the language of every window and decode each in its own (code-switching; multilingual models
+    /// only). Segments carry their `language`.
+    public var multilingual: Bool
 
     public init(
         language: String? = nil,
@@ -38,7 +43,9 @@ public struct TranscriptionOptions: Sendable, Hashable, Codable {
         logProbThreshold: Float? = -1.0,
         noSpeechThreshold: Float? = 0.6,
         timestamps: Bool = true,
-        vad: SpeechDetection? = nil
+        vad: SpeechDetection? = nil,
+        task: WhisperTask = .transcribe,
+        multilingual: Bool = false
     ) {
         self.language = language
         self.beamSize = beamSize
@@ -51,7 +58,17 @@ public struct TranscriptionOptions: Sendable, Hashable, Codable {
         self.noSpeechThreshold = noSpeechThreshold
         self.timestamps = timestamps
         self.vad = vad
+        self.task = task
+        self.multilingual = multilingual
     }
+}
+
+/// What the decoder is asked to do with the speech.
+public enum WhisperTask: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Text in the language spoken.
+    case transcribe
+    /// English text, whatever the language spoken.
+    case translate
 }
 
 /// One word with its time span (seconds from the start of the audio) and probability.
@@ -82,10 +99,13 @@ public struct TranscribedSegment: Sendable, Hashable, Codable {
     public var compressionRatio: Double
     public var noSpeechProb: Double
     public var words: [TranscribedWord]?
+    /// The language the segment was decoded in (the recording's, or with `multilingual` its window's).
+    public var language: String?
 
     public init(
         id: Int, start: Double, end: Double, text: String, tokens: [Int], temperature: Double,
-        avgLogprob: Double, compressionRatio: Double, noSpeechProb: Double, words: [TranscribedWord]? = nil
+        avgLogprob: Double, compressionRatio: Double, noSpeechProb: Double, words: [TranscribedWord]? = nil,
+        language: String? = nil
     ) {
         self.id = id
         self.start = start
@@ -97,10 +117,11 @@ public struct TranscribedSegment: Sendable, Hashable, Codable {
         self.compressionRatio = compressionRatio
         self.noSpeechProb = noSpeechProb
         self.words = words
+        self.language = language
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, start, end, text, tokens, temperature, words
+        case id, start, end, text, tokens, temperature, words, language
         case avgLogprob = "avg_logprob"
         case compressionRatio = "compression_ratio"
         case noSpeechProb = "no_speech_prob"

@@ -25,6 +25,12 @@ public struct TranscribeCommand: ParsableCommand {
     @Option(name: .long, help: "Language code (e.g. en, de); detected on multilingual models when omitted.")
     var language: String?
 
+    @Option(name: .long, help: "transcribe, or translate (to English; multilingual models only).")
+    var task: WhisperTask = .transcribe
+
+    @Flag(name: .long, help: "Detect the language of every 30 s window (code-switching; multilingual models only).")
+    var multilingual = false
+
     @Flag(name: .long, help: "Word-level timestamps (JSON output carries them).")
     var wordTimestamps = false
 
@@ -71,7 +77,7 @@ public struct TranscribeCommand: ParsableCommand {
         }
         let options = TranscriptionOptions(
             language: language, beamSize: beam, wordTimestamps: wordTimestamps, initialPrompt: prompt,
-            vad: vad ? speech.detection : nil)
+            vad: vad ? speech.detection : nil, task: task, multilingual: multilingual)
         let decoder = AudioDecoder()
         var failures = 0
         var totalAudio = 0.0
@@ -111,6 +117,7 @@ public struct TranscribeCommand: ParsableCommand {
 }
 
 extension TranscriptFormat: ExpressibleByArgument {}
+extension WhisperTask: ExpressibleByArgument {}
 
 /// The voice-activity detection parameters of the command line, faster-whisper's `vad_parameters` names and
 /// defaults (`SpeechDetection.fasterWhisper`): shared by `steno transcribe` and `steno submit`.

@@ -74,4 +74,104 @@ struct MultilingualModelTests {
             #expect(error.code == "unsupported_language")
         }
     }
+
+    // MARK: Code-switching and translation, on real speech
+
+    /// Three Spanish phone-system prompts of Debian's asterisk-core-sounds-es-wav (one speaker, 45 s), with the
+    /// package's transcripts (core-sounds-es.txt.gz).
+    static let spanishPrompts: [(name: String, text: String)] = [
+        ("conf-adminmenu-18", "Por favor presione uno para activar o desactivar el modo mudo personal, dos para bloquear o "
+            + "desbloquear la conferencia, tres para expulsar al último usuario, cuatro o seis para decrementar o incrementar "
+            + "el volumen de la conferencia, cinco para extender la conferencia, siete o nueve para decrementar o incrementar "
+            + "su volumen, u ocho para mas opciones."),
+        ("agent-alreadyon", "Ese agente ya ha sido autenticado. Por favor ingrese su numero de agente seguido por la tecla de numero."),
+        ("conf-kicked", "Ha sido expulsado por el sistema de esta conferencia."),
+    ]
+    /// The same, in English: our translation, the reference the engine's is checked against word by word.
+    static let spanishInEnglish = "Please press one to turn personal mute mode on or off, two to lock or unlock the conference, "
+        + "three to kick out the last user, four or six to decrease or increase the conference volume, five to extend the "
+        + "conference, seven or nine to decrease or increase your volume, or eight for more options. That agent has already "
+        + "been authenticated. Please enter your agent number followed by the pound key. You have been kicked out of this "
+        + "conference by the system."
+
+    func spanishSpeech() throws -> [Float] {
+        let directory = URL(fileURLWithPath: "/usr/share/asterisk/sounds/es_MX_f_Allison")
+        return try Self.spanishPrompts.flatMap { try AudioDecoder().decode(file: directory.appendingPathComponent($0.name + ".wav")) }
+    }
+
+    /// The five LibriVox clips (25 s of English), a second of silence, then the Spanish prompts.
+    func englishThenSpanish() throws -> (samples: [Float], switchAt: Double) {
+        let english = try ["0870", "0880", "0890", "0920", "0930"].flatMap {
+            try AudioDecoder().decode(file: ModelFixture.librivox.appendingPathComponent("sense_and_sensibility_01_austen_64kb-\($0).wav"))
+        }
+        return (english + [Float](repeating: 0, count: 16_000) + (try spanishSpeech()), Double(english.count) / 16_000)
+    }
+
+    /// Words without accents, so that "numero" and "número" (the package writes no accents) are the same word.
+    static func plainWords(_ text: String) -> [String] {
+        ModelFixture.words(text.folding(options: .diacriticInsensitive, locale: nil))
+    }
+
+    /// The share of `reference`'s words found in `hypothesis`, each used once, in any order.
+    static func recall(of reference: String, in hypothesis: String) -> Double {
+        var remaining = plainWords(hypothesis)
+        let expected = plainWords(reference)
+        var found = 0
+        for word in expected {
+            if let index = remaining.firstIndex(of: word) { remaining.remove(at: index); found += 1 }
+        }
+        return Double(found) / Double(max(1, expected.count))
+    }
+
+    /// With `multilingual`, an English-then-Spanish recording gets both halves, each segment in its language.
+    /// Without it, the Spanish half comes out as English (the model keeps the first window's language): the
+    /// failure the option exists for. (faster-whisper with `multilingual=True` gives the same text, word for word.)
+    @Test func codeSwitchingGetsBothLanguagesWithMultilingual() throws {
+        let (samples, switchAt) = try englishThenSpanish()
+        let spanishReference = Self.spanishPrompts.map(\.text).joined(separator: " ")
+        let englishReference = try ModelFixture.librivoxTranscripts().sorted { $0.key < $1.key }.map(\.value).joined(separator: " ")
+
+        let result = try engine.transcribe(samples: samples, options: TranscriptionOptions(multilingual: true))
+        #expect(result.language == "en")
+        let english = result.segments.filter { $0.start < switchAt }, spanish = result.segments.filter { $0.start >= switchAt }
+        #expect(!english.isEmpty && english.allSatisfy { $0.language == "en" }, "\(english.map { ($0.language, $0.text) })")
+        #expect(!spanish.isEmpty && spanish.allSatisfy { $0.language == "es" }, "\(spanish.map { ($0.language, $0.text) })")
+        let englishRecall = Self.recall(of: englishReference, in: english.map(\.text).joined())
+        let spanishRecall = Self.recall(of: spanishReference, in: spanish.map(\.text).joined())
+        print("code-switching: English recall \(englishRecall), Spanish recall \(spanishRecall)")
+        #expect(englishRecall >= 0.85, "\(english.map(\.text).joined())")
+        // 0.81 measured: Whisper writes the numbers as digits ("1" for "uno"), which counts as missing here.
+        #expect(spanishRecall >= 0.7, "\(spanish.map(\.text).joined())")
+
+        let plain = try engine.transcribe(samples: samples)
+        let lost = Self.recall(of: spanishReference, in: plain.segments.filter { $0.start >= switchAt }.map(\.text).joined())
+        #expect(lost < 0.2, "without multilingual the Spanish half should be lost, as the issue reports; recall \(lost)")
+        #expect(plain.segments.allSatisfy { $0.language == "en" })
+    }
+
+    /// `task: .translate` gives English from Spanish speech: checked against our own translation, and free of the
+    /// Spanish words. (faster-whisper with `task="translate"` gives the same text, word for word.)
+    @Test func translatesSpanishSpeechToEnglish() throws {
+        let result = try engine.transcribe(samples: try spanishSpeech(), options: TranscriptionOptions(task: .translate))
+        #expect(result.language == "es", "the language spoken")
+        let recall = Self.recall(of: Self.spanishInEnglish, in: result.text)
+        print("translation: recall \(recall) of the reference translation: \(result.text)")
+        #expect(recall >= 0.6, "\(result.text)")
+        let spanishOnly: Set<String> = ["para", "conferencia", "volumen", "presione", "agente", "por", "favor", "sido", "sistema"]
+        #expect(Set(Self.plainWords(result.text)).isDisjoint(with: spanishOnly), "\(result.text)")
+        // The same speech transcribed stays Spanish.
+        let transcribed = try engine.transcribe(samples: try spanishSpeech(), options: TranscriptionOptions(language: "es"))
+        #expect(Self.recall(of: Self.spanishPrompts.map(\.text).joined(separator: " "), in: transcribed.text) >= 0.7)
+    }
+
+    @Test func englishOnlyModelsRefuseTranslationAndDetection() throws {
+        let english = try WhisperEngine(modelDirectory: ModelFixture.tinyEnglish, threads: 2)
+        let samples = try spanishSpeech()
+        #expect(throws: EngineError.invalidOption("translation needs a multilingual model; this one is English-only (.en)")) {
+            try english.transcribe(samples: samples, options: TranscriptionOptions(task: .translate))
+        }
+        #expect(throws: EngineError.invalidOption("multilingual detection needs a multilingual model; this one is English-only (.en)")) {
+            try english.transcribe(samples: samples, options: TranscriptionOptions(multilingual: true))
+        }
+    }
 }

@@ -18,6 +18,24 @@ struct JobOptionsForm {
         if let prompt = fields["prompt"], !prompt.isEmpty { options.prompt = prompt }
         if let flag = try Self.flag("word_timestamps", fields) { options.wordTimestamps = flag }
         options.vad = try Self.flag("vad", fields) == false ? nil : try speechDetection(fields)
+        if let task = fields["task"]?.trimmingCharacters(in: .whitespaces).lowercased(), !task.isEmpty {
+            guard let parsed = WhisperTask(rawValue: task) else {
+                throw APIError(.unprocessableContent, code: "invalid_option", message: "task must be transcribe or translate, not '\(task)'")
+            }
+            options.task = parsed
+        }
+        if let flag = try Self.flag("multilingual", fields) { options.multilingual = flag }
+        // An English-only model has one language: it can neither translate nor tell languages apart.
+        if supportedLanguages == ["en"] {
+            if options.task == .translate {
+                throw APIError(.unprocessableContent, code: "unsupported_task",
+                               message: "task=translate needs a multilingual model; this server's model is English-only")
+            }
+            if options.multilingual {
+                throw APIError(.unprocessableContent, code: "unsupported_task",
+                               message: "multilingual=true needs a multilingual model; this server's model is English-only")
+            }
+        }
         return options
     }
 

@@ -161,6 +161,7 @@ enum JobPresenter {
     static func options(_ options: JobOptions) -> Components.Schemas.JobOptions {
         .init(
             language: options.language, prompt: options.prompt, wordTimestamps: options.wordTimestamps, vad: options.vad != nil,
+            task: .init(rawValue: options.task.rawValue)!, multilingual: options.multilingual,
             vadParameters: options.vad.map { detection in
                 .init(
                     threshold: detection.threshold, minSpeechDurationMs: detection.minSpeechSeconds * 1000,
@@ -176,7 +177,8 @@ enum JobPresenter {
                 .init(
                     id: segment.id, start: segment.start, end: segment.end, text: segment.text,
                     avgLogprob: finite(segment.avgLogprob), noSpeechProb: finite(segment.noSpeechProb),
-                    words: segment.words?.map { .init(word: $0.word, start: $0.start, end: $0.end, probability: $0.probability) })
+                    words: segment.words?.map { .init(word: $0.word, start: $0.start, end: $0.end, probability: $0.probability) },
+                    language: segment.language)
             },
             speechRegions: result.speechRegions?.map { .init(start: $0.start, end: $0.end) })
     }

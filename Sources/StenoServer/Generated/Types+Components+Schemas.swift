@@ -38,6 +38,15 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/TranscribeRequest/word_timestamps`.
             package var wordTimestamps: Swift.Bool?
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/task`.
+            package var task: Components.Schemas.Task?
+            /// Detect the language of every 30 s window and decode each in its own, for recordings that switch
+            /// languages; each segment says its `language`. Multilingual models only (`422 unsupported_task` on an
+            /// English-only one).
+            ///
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/multilingual`.
+            package var multilingual: Swift.Bool?
             /// Voice-activity detection (Silero VAD): only the speech is transcribed, and every time still refers to
             /// the recording. Silence and noise then give no words, and speech after a long pause keeps its true
             /// times. `false` transcribes all of the audio. The `vad_*` fields tune it (ignored with `vad=false`);
@@ -97,6 +106,8 @@ extension Components {
             ///   - language: ISO 639-1 code. Omitted means detection on multilingual models and `en` on English-only ones.
             ///   - prompt: Text that conditions the first window (names, jargon, style).
             ///   - wordTimestamps: Add words with their times and probabilities to each segment.
+            ///   - task:
+            ///   - multilingual: Detect the language of every 30 s window and decode each in its own, for recordings that switch
             ///   - vad: Voice-activity detection (Silero VAD): only the speech is transcribed, and every time still refers to
             ///   - vadThreshold: Speech probability from which a 32 ms window is speech (speech ends below this minus 0.15).
             ///   - vadMinSpeechDurationMs: Speech shorter than this is dropped.
@@ -112,6 +123,8 @@ extension Components {
                 language: Swift.String? = nil,
                 prompt: Swift.String? = nil,
                 wordTimestamps: Swift.Bool? = nil,
+                task: Components.Schemas.Task? = nil,
+                multilingual: Swift.Bool? = nil,
                 vad: Swift.Bool? = nil,
                 vadThreshold: Swift.Double? = nil,
                 vadMinSpeechDurationMs: Swift.Double? = nil,
@@ -127,6 +140,8 @@ extension Components {
                 self.language = language
                 self.prompt = prompt
                 self.wordTimestamps = wordTimestamps
+                self.task = task
+                self.multilingual = multilingual
                 self.vad = vad
                 self.vadThreshold = vadThreshold
                 self.vadMinSpeechDurationMs = vadMinSpeechDurationMs
@@ -143,6 +158,8 @@ extension Components {
                 case language
                 case prompt
                 case wordTimestamps = "word_timestamps"
+                case task
+                case multilingual
                 case vad
                 case vadThreshold = "vad_threshold"
                 case vadMinSpeechDurationMs = "vad_min_speech_duration_ms"
@@ -205,6 +222,15 @@ extension Components {
                 case expiresAt = "expires_at"
             }
         }
+        /// `translate` gives English text whatever the language spoken (Whisper's translate task); multilingual
+        /// models only (`422 unsupported_task` on an English-only one). The result's `language` stays the language spoken.
+        ///
+        ///
+        /// - Remark: Generated from `#/components/schemas/Task`.
+        @frozen package enum Task: String, Codable, Hashable, Sendable, CaseIterable {
+            case transcribe = "transcribe"
+            case translate = "translate"
+        }
         /// - Remark: Generated from `#/components/schemas/JobOptions`.
         package struct JobOptions: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/JobOptions/language`.
@@ -217,6 +243,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/JobOptions/vad`.
             package var vad: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/JobOptions/task`.
+            package var task: Components.Schemas.Task
+            /// - Remark: Generated from `#/components/schemas/JobOptions/multilingual`.
+            package var multilingual: Swift.Bool
             /// - Remark: Generated from `#/components/schemas/JobOptions/vad_parameters`.
             package var vadParameters: Components.Schemas.VadParameters?
             /// Creates a new `JobOptions`.
@@ -226,18 +256,24 @@ extension Components {
             ///   - prompt:
             ///   - wordTimestamps:
             ///   - vad: Whether voice-activity detection runs.
+            ///   - task:
+            ///   - multilingual:
             ///   - vadParameters:
             package init(
                 language: Swift.String? = nil,
                 prompt: Swift.String? = nil,
                 wordTimestamps: Swift.Bool,
                 vad: Swift.Bool,
+                task: Components.Schemas.Task,
+                multilingual: Swift.Bool,
                 vadParameters: Components.Schemas.VadParameters? = nil
             ) {
                 self.language = language
                 self.prompt = prompt
                 self.wordTimestamps = wordTimestamps
                 self.vad = vad
+                self.task = task
+                self.multilingual = multilingual
                 self.vadParameters = vadParameters
             }
             package enum CodingKeys: String, CodingKey {
@@ -245,6 +281,8 @@ extension Components {
                 case prompt
                 case wordTimestamps = "word_timestamps"
                 case vad
+                case task
+                case multilingual
                 case vadParameters = "vad_parameters"
             }
         }
@@ -568,6 +606,10 @@ extension Components {
             package var noSpeechProb: Swift.Double
             /// - Remark: Generated from `#/components/schemas/Segment/words`.
             package var words: [Components.Schemas.Word]?
+            /// The language this segment was decoded in (with `multilingual`, detected per window).
+            ///
+            /// - Remark: Generated from `#/components/schemas/Segment/language`.
+            package var language: Swift.String?
             /// Creates a new `Segment`.
             ///
             /// - Parameters:
@@ -578,6 +620,7 @@ extension Components {
             ///   - avgLogprob:
             ///   - noSpeechProb:
             ///   - words:
+            ///   - language: The language this segment was decoded in (with `multilingual`, detected per window).
             package init(
                 id: Swift.Int,
                 start: Swift.Double,
@@ -585,7 +628,8 @@ extension Components {
                 text: Swift.String,
                 avgLogprob: Swift.Double,
                 noSpeechProb: Swift.Double,
-                words: [Components.Schemas.Word]? = nil
+                words: [Components.Schemas.Word]? = nil,
+                language: Swift.String? = nil
             ) {
                 self.id = id
                 self.start = start
@@ -594,6 +638,7 @@ extension Components {
                 self.avgLogprob = avgLogprob
                 self.noSpeechProb = noSpeechProb
                 self.words = words
+                self.language = language
             }
             package enum CodingKeys: String, CodingKey {
                 case id
@@ -603,6 +648,7 @@ extension Components {
                 case avgLogprob = "avg_logprob"
                 case noSpeechProb = "no_speech_prob"
                 case words
+                case language
             }
         }
         /// - Remark: Generated from `#/components/schemas/Word`.

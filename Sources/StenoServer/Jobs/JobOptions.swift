@@ -13,26 +13,36 @@ public struct JobOptions: Sendable, Hashable {
     public var wordTimestamps: Bool
     /// Voice-activity detection and its parameters; `nil` transcribes all of the audio.
     public var vad: SpeechDetection?
+    /// Transcribe, or translate to English.
+    public var task: WhisperTask
+    /// Detect the language of each window (code-switching).
+    public var multilingual: Bool
 
     /// Steno's default detection: faster-whisper's `vad_filter` parameters.
     public static let defaultVAD = SpeechDetection.fasterWhisper
 
-    public init(language: String? = nil, prompt: String? = nil, wordTimestamps: Bool = false, vad: SpeechDetection? = Self.defaultVAD) {
+    public init(
+        language: String? = nil, prompt: String? = nil, wordTimestamps: Bool = false, vad: SpeechDetection? = Self.defaultVAD,
+        task: WhisperTask = .transcribe, multilingual: Bool = false
+    ) {
         self.language = language
         self.prompt = prompt
         self.wordTimestamps = wordTimestamps
         self.vad = vad
+        self.task = task
+        self.multilingual = multilingual
     }
 
     /// Engine options for a job: the engine's defaults plus what the client chose.
     package var transcriptionOptions: TranscriptionOptions {
-        TranscriptionOptions(language: language, wordTimestamps: wordTimestamps, initialPrompt: prompt, vad: vad)
+        TranscriptionOptions(
+            language: language, wordTimestamps: wordTimestamps, initialPrompt: prompt, vad: vad, task: task, multilingual: multilingual)
     }
 }
 
 extension JobOptions: Codable {
     enum CodingKeys: String, CodingKey {
-        case language, prompt, vad
+        case language, prompt, vad, task, multilingual
         case wordTimestamps = "word_timestamps"
     }
 
@@ -45,6 +55,8 @@ extension JobOptions: Codable {
             prompt: try container.decodeIfPresent(String.self, forKey: .prompt),
             wordTimestamps: try container.decodeIfPresent(Bool.self, forKey: .wordTimestamps) ?? false)
         if container.contains(.vad) { vad = try container.decodeIfPresent(SpeechDetection.self, forKey: .vad) }
+        task = try container.decodeIfPresent(WhisperTask.self, forKey: .task) ?? .transcribe
+        multilingual = try container.decodeIfPresent(Bool.self, forKey: .multilingual) ?? false
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -53,6 +65,8 @@ extension JobOptions: Codable {
         try container.encodeIfPresent(prompt, forKey: .prompt)
         try container.encode(wordTimestamps, forKey: .wordTimestamps)
         try container.encode(vad, forKey: .vad)
+        try container.encode(task, forKey: .task)
+        try container.encode(multilingual, forKey: .multilingual)
     }
 
     /// The document stored in a job's `options` column.

@@ -40,7 +40,8 @@ enum JobStoreContract {
         tuned.minSilenceSeconds = 0.5
         tuned.speechPadSeconds = 0.1
         tuned.minSpeechSeconds = 0.25
-        for options in [JobOptions(vad: nil), JobOptions(language: "en", vad: tuned), JobOptions()] {
+        for options in [JobOptions(vad: nil), JobOptions(language: "en", vad: tuned), JobOptions(),
+                        JobOptions(language: "es", task: .translate, multilingual: true)] {
             let id = UUID()
             let job = try await store.insert(Job(
                 id: id, options: options, createdAt: t0, expiresAt: t0.addingTimeInterval(60), maxAttempts: 1,

@@ -144,6 +144,39 @@ import Testing
         }
     }
 
+    /// `task` and `multilingual` reach the engine and the status on a multilingual model; an English-only model
+    /// refuses both at upload (`422 unsupported_task`), and a task that does not exist is `invalid_option`.
+    @Test func translationAndCodeSwitchingOptions() async throws {
+        let multilingual = try TestServer(languages: ["en", "es", "de"])
+        try await multilingual.service.app.test(.router) { client in
+            let response = try await client.upload(MultipartForm(file: audio, fields: ["task": "translate", "multilingual": "true", "language": "es"]))
+            #expect(response.status == .accepted, "\(String(buffer: response.body))")
+            let created = try TestJSON.decode(Components.Schemas.JobCreated.self, response.body)
+            _ = try await client.wait(for: created.jobId, in: [.completed], store: multilingual.service.store)
+            let status = try await client.status(created.jobId)
+            #expect(status.options.task == .translate && status.options.multilingual == true)
+            #expect(status.result?.segments.first?.language == "es")
+            let engine = try #require(multilingual.transcriber.latestOptions)
+            #expect(engine.task == .translate && engine.multilingual && engine.language == "es")
+
+            let plain = try await client.upload(MultipartForm(file: audio))
+            let plainJob = try TestJSON.decode(Components.Schemas.JobCreated.self, plain.body)
+            #expect(try await client.status(plainJob.jobId).options.task == .transcribe)
+
+            let bogus = try await client.upload(MultipartForm(file: audio, fields: ["task": "summarize"]))
+            #expect(bogus.status == .unprocessableContent)
+            #expect(try client.errorCode(bogus) == "invalid_option")
+        }
+        let english = try TestServer()
+        try await english.service.app.test(.router) { client in
+            for fields in [["task": "translate"], ["multilingual": "true"]] {
+                let response = try await client.upload(MultipartForm(file: audio, fields: fields))
+                #expect(response.status == .unprocessableContent, "\(fields)")
+                #expect(try client.errorCode(response) == "unsupported_task", "\(fields)")
+            }
+        }
+    }
+
     @Test func badUploadsGetClearErrors() async throws {
         let server = try TestServer { $0.maxUploadBytes = 1000 }
         try await server.service.app.test(.router) { client in

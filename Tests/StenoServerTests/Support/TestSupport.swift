@@ -46,8 +46,13 @@ final class ManualClock: WallClock, @unchecked Sendable {
 /// cancelled on a loaded machine), both honouring cancellation, `FLAKY…` fails
 /// transiently on its first attempt, anything else is transcribed at once as "transcript of N bytes".
 final class ScriptedTranscriber: Transcriber, @unchecked Sendable {
-    let supportedLanguages: Set<String> = ["en"]
+    /// `["en"]` as an English-only model; a multilingual model's list for the multilingual options.
+    let supportedLanguages: Set<String>
     private let lock = NSLock()
+
+    init(languages: Set<String> = ["en"]) {
+        supportedLanguages = languages
+    }
     private var calls: [String: Int] = [:]
     private(set) var cancelledRuns = 0
     private var lastOptions: TranscriptionOptions?
@@ -87,7 +92,8 @@ final class ScriptedTranscriber: Transcriber, @unchecked Sendable {
         return TranscriptionResult(
             text: text, language: options.language ?? "en", languageProbability: 1, duration: 2.5,
             segments: [TranscribedSegment(id: 0, start: 0, end: 2.5, text: " " + text, tokens: [1, 2], temperature: 0,
-                                          avgLogprob: logprob, compressionRatio: 1.1, noSpeechProb: 0.01, words: words)])
+                                          avgLogprob: logprob, compressionRatio: 1.1, noSpeechProb: 0.01, words: words,
+                                          language: options.language ?? "en")])
     }
 }
 
@@ -167,12 +173,13 @@ struct TestServer {
 
     init(
         clock: ManualClock = ManualClock(),
+        languages: Set<String> = ["en"],
         _ adjust: (inout ServerConfiguration) -> Void = { _ in }
     ) throws {
         directory = try TemporaryDirectory()
         var configuration = ServerConfiguration.testing(dataDirectory: directory.url)
         adjust(&configuration)
-        transcriber = ScriptedTranscriber()
+        transcriber = ScriptedTranscriber(languages: languages)
         self.clock = clock
         service = try buildApplication(configuration: configuration, transcriber: transcriber, clock: clock)
     }

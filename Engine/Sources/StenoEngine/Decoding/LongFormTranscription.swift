@@ -28,6 +28,10 @@ struct LongFormTranscription {
         guard !options.temperatures.isEmpty, options.temperatures.allSatisfy({ $0 >= 0 && $0 <= 2 }) else {
             throw EngineError.invalidOption("temperatures must be between 0 and 2")
         }
+        if !engine.isMultilingual, options.task == .translate || options.multilingual {
+            throw EngineError.invalidOption(
+                "\(options.task == .translate ? "translation" : "multilingual detection") needs a multilingual model; this one is English-only (.en)")
+        }
         self.engine = engine
         self.options = options
         specials = engine.tokenizer.specials
@@ -91,7 +95,11 @@ struct LongFormTranscription {
             return (language.lowercased(), 1)
         }
         guard let cross else { return ("en", 1) }
-        // One decoder step on [sot]; softmax over the language tokens.
+        return detectLanguage(cross)
+    }
+
+    /// The most likely language of a window: one decoder step on [sot], softmax over the language tokens.
+    private func detectLanguage(_ cross: CrossAttentionCache) -> (code: String, probability: Double) {
         let session = DecoderSession(decoder: engine.decoder, cross: cross, batch: 1)
         let logits = session.step([[specials.sot]])
         let candidates = specials.languageCodes.compactMap { code in specials.languageToken(code).map { (code, $0) } }
@@ -137,8 +145,11 @@ struct LongFormTranscription {
             started = Clock.now
             let cross = engine.decoder.crossAttentionCache(encoded: encoded)
             if language == nil { language = try resolveLanguage(firstWindow: cross) }
+            // Code-switching: with `multilingual`, each window is decoded in the language detected in it (as
+            // faster-whisper's `multilingual=True`); the result's language stays the first window's.
+            let windowLanguage = options.multilingual ? detectLanguage(cross).code : language!.code
 
-            let (prompt, sotIndex) = buildPrompt(previous: Array(allTokens[promptResetSince...]), language: language!.code)
+            let (prompt, sotIndex) = buildPrompt(previous: Array(allTokens[promptResetSince...]), language: windowLanguage)
             let result = decodeWithFallback(generator, cross: cross, prompt: prompt, sotIndex: sotIndex)
             timings.decoder += Clock.seconds(since: started)
 
@@ -150,10 +161,10 @@ struct LongFormTranscription {
 
             let split = splitSegments(tokens: result.sequence.tokens, timeOffset: window.timeOffset, segmentSize: window.frames,
                                       segmentDuration: window.duration)
-            var windowSegments = transcribedSegments(split.segments, of: result, firstID: segments.count)
+            var windowSegments = transcribedSegments(split.segments, of: result, firstID: segments.count, language: windowLanguage)
             if options.wordTimestamps, !windowSegments.isEmpty {
                 started = Clock.now
-                let aligner = WordAligner(engine: engine, language: language!.code)
+                let aligner = WordAligner(engine: engine, language: windowLanguage, task: options.task)
                 aligner.addWordTimestamps(to: &windowSegments, cross: cross, timeOffset: window.timeOffset, frames: window.frames)
                 timings.alignment += Clock.seconds(since: started)
             }
@@ -238,7 +249,7 @@ struct LongFormTranscription {
     }
 
     /// The split pieces of a window as transcript segments, without empty or zero-length ones.
-    private func transcribedSegments(_ pieces: [SplitSegment], of result: Attempt, firstID: Int) -> [TranscribedSegment] {
+    private func transcribedSegments(_ pieces: [SplitSegment], of result: Attempt, firstID: Int, language: String) -> [TranscribedSegment] {
         var segments: [TranscribedSegment] = []
         for piece in pieces {
             let text = engine.tokenizer.decode(piece.tokens)
@@ -247,7 +258,7 @@ struct LongFormTranscription {
                 id: firstID + segments.count, start: piece.start, end: piece.end, text: text,
                 tokens: piece.tokens, temperature: Double(result.temperature),
                 avgLogprob: Double(result.sequence.averageLogProb), compressionRatio: result.ratio,
-                noSpeechProb: Double(result.sequence.noSpeechProb)))
+                noSpeechProb: Double(result.sequence.noSpeechProb), language: language))
         }
         return segments
     }
@@ -266,13 +277,13 @@ struct LongFormTranscription {
         return (prompt, sotIndex)
     }
 
-    func sotSequence(language: String) -> [Int] { Self.sotSequence(engine: engine, language: language) }
+    func sotSequence(language: String) -> [Int] { Self.sotSequence(engine: engine, language: language, task: options.task) }
 
-    /// [sot] for English-only models; [sot, language, transcribe] for multilingual ones.
-    static func sotSequence(engine: WhisperEngine, language: String) -> [Int] {
+    /// [sot] for English-only models; [sot, language, transcribe|translate] for multilingual ones.
+    static func sotSequence(engine: WhisperEngine, language: String, task: WhisperTask) -> [Int] {
         let specials = engine.tokenizer.specials
         guard engine.isMultilingual, let languageToken = specials.languageToken(language) else { return [specials.sot] }
-        return [specials.sot, languageToken, specials.transcribe]
+        return [specials.sot, languageToken, task == .translate ? specials.translate : specials.transcribe]
     }
 
     /// Whisper's `suppress_tokens=[-1]`: non-speech symbols plus the task and control tokens.

@@ -6,6 +6,7 @@ import Foundation
 struct WordAligner {
     let engine: WhisperEngine
     let language: String
+    let task: WhisperTask
 
     static let prependPunctuation = "\"'“¿([{-"
     static let appendPunctuation = "\"'.。,，!！?？:：”)]}、"
@@ -49,7 +50,7 @@ struct WordAligner {
     /// Times (seconds within the window) and probabilities of the words of `textTokens`.
     func align(textTokens: [Int], cross: CrossAttentionCache, frames: Int) -> [TimedWord] {
         let specials = engine.tokenizer.specials
-        let sot = LongFormTranscription.sotSequence(engine: engine, language: language)
+        let sot = LongFormTranscription.sotSequence(engine: engine, language: language, task: task)
         let tokens = sot + [specials.noTimestamps] + textTokens + [specials.eot]
         let heads = engine.config.alignmentHeads
         var capture = AlignmentCapture(heads: heads)
