@@ -61,8 +61,8 @@ def duration(path: Path) -> float:
 
 def build(minutes: float, long_pauses: bool = False, language: str = "en") -> Path:
     """The joined recording and its manifest (wer.py's format); returns the manifest."""
-    variant = ("" if language == "en" else f"{language}-") + f"{minutes:g}min" + ("-pauses" if long_pauses else "")
-    manifest = OUT / f"manifest-{variant}.tsv"
+    variant = f"{minutes:g}min" + ("-pauses" if long_pauses else "")
+    manifest = OUT / f"manifest-{language}-{variant}.tsv"
     if manifest.exists():
         return manifest
     folder, listing = sounds(language)
