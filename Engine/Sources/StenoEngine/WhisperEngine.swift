@@ -34,7 +34,14 @@ public final class WhisperEngine: Sendable {
         encoder = WhisperEncoder(weights: try EncoderWeights(file: file, architecture: architecture), architecture: architecture)
         decoder = WhisperDecoder(weights: try DecoderWeights(file: file, architecture: architecture), architecture: architecture)
         melSpectrogram = LogMelSpectrogram(melBands: architecture.melBands)
-        voiceActivity = try voiceActivityModel.map { try SileroVAD(file: $0) }
+        do {
+            voiceActivity = try voiceActivityModel.map { try SileroVAD(file: $0) }
+        } catch let EngineError.invalidModel(_, problem) {
+            // Say which file and what it is for: the error is usually met as a server that does not start.
+            throw EngineError.invalidModel(
+                file: voiceActivityModel!.path,
+                problem: "\(problem); it is the Silero VAD file (scripts/install-vad-model.sh installs it; --vad-model points to it)")
+        }
     }
 
     public var isMultilingual: Bool { architecture.isMultilingual }

@@ -100,6 +100,17 @@ struct VoiceActivityTranscriptionTests {
         }
     }
 
+    @Test func aMissingVADFileIsNamedAtLoad() throws {
+        let missing = URL(fileURLWithPath: "/nonexistent/silero_vad.safetensors")
+        do {
+            _ = try WhisperEngine(modelDirectory: ModelFixture.tinyEnglish, threads: 2, voiceActivityModel: missing)
+            Issue.record("an engine loaded without its VAD file")
+        } catch let EngineError.invalidModel(file, problem) {
+            #expect(file == missing.path)
+            #expect(problem.contains("Silero VAD") && problem.contains("--vad-model"), "\(problem)")
+        }
+    }
+
     @Test func detectionParametersSurviveJSON() throws {
         var detection = SpeechDetection.fasterWhisper
         detection.negativeThreshold = 0.2
