@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StenoEngine
 import StenoServer
 import StenoTranscribeCommand
 
@@ -15,7 +16,7 @@ struct SubmitCommand: AsyncParsableCommand {
     @Flag(help: "Add word timestamps.") var wordTimestamps = false
     @Flag(inversion: .prefixedNo, help: "Voice-activity detection: transcribe only speech (the server's default).") var vad = true
     @OptionGroup var speech: SpeechDetectionOptions
-    @Option(help: "transcribe, or translate (to English; multilingual models only).") var task: String?
+    @Option(help: "transcribe, or translate (to English; multilingual models only).") var task: WhisperTask?
     @Flag(help: "Detect the language of every 30 s window (code-switching; multilingual models only).") var multilingual = false
     @Option(help: "Seconds until the job and its files are deleted.") var deleteAfter: Int?
     @Flag(help: "Wait for the transcript, with a progress bar on standard error.") var wait = false
@@ -33,7 +34,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if let prompt { fields["prompt"] = prompt }
         if wordTimestamps { fields["word_timestamps"] = "true" }
         if vad { fields.merge(speech.formFields) { $1 } } else { fields["vad"] = "false" }
-        if let task { fields["task"] = task }
+        if let task { fields["task"] = task.rawValue }
         if multilingual { fields["multilingual"] = "true" }
         if let deleteAfter { fields["delete_after_seconds"] = String(deleteAfter) }
         let api = try client.api

@@ -135,26 +135,17 @@ public struct SpeechDetectionOptions: ParsableArguments {
 
     public init() {}
 
-    /// faster-whisper's defaults with the options given.
-    public var detection: SpeechDetection {
-        var detection = SpeechDetection.fasterWhisper
-        if let vadThreshold { detection.threshold = vadThreshold }
-        if let vadMinSpeechDurationMs { detection.minSpeechSeconds = vadMinSpeechDurationMs / 1000 }
-        if let vadMaxSpeechDurationS { detection.maxSpeechSeconds = vadMaxSpeechDurationS }
-        if let vadMinSilenceDurationMs { detection.minSilenceSeconds = vadMinSilenceDurationMs / 1000 }
-        if let vadSpeechPadMs { detection.speechPadSeconds = vadSpeechPadMs / 1000 }
-        return detection
+    /// The options given, by `SpeechDetection.Parameter` name, in the order of `SpeechDetection.parameters`.
+    private var values: [String: Double] {
+        let given = [vadThreshold, vadMinSpeechDurationMs, vadMaxSpeechDurationS, vadMinSilenceDurationMs, vadSpeechPadMs]
+        var values: [String: Double] = [:]
+        for (parameter, value) in zip(SpeechDetection.parameters, given) { values[parameter.name] = value }
+        return values
     }
 
+    /// faster-whisper's defaults with the options given.
+    public var detection: SpeechDetection { SpeechDetection.fasterWhisper.setting(values) }
+
     /// The options given, as the form fields of `POST /transcribe`.
-    public var formFields: [String: String] {
-        var fields: [String: String] = [:]
-        func add(_ name: String, _ value: Double?) { if let value { fields[name] = String(value) } }
-        add("vad_threshold", vadThreshold)
-        add("vad_min_speech_duration_ms", vadMinSpeechDurationMs)
-        add("vad_max_speech_duration_s", vadMaxSpeechDurationS)
-        add("vad_min_silence_duration_ms", vadMinSilenceDurationMs)
-        add("vad_speech_pad_ms", vadSpeechPadMs)
-        return fields
-    }
+    public var formFields: [String: String] { values.mapValues { String($0) } }
 }

@@ -41,12 +41,9 @@ struct JobOptionsForm {
 
     /// faster-whisper's `vad_parameters`, by their names and units, over its defaults. (Ignored with `vad=false`.)
     private func speechDetection(_ fields: [String: String]) throws -> SpeechDetection {
-        var detection = JobOptions.defaultVAD
-        if let value = try Self.number("vad_threshold", fields) { detection.threshold = value }
-        if let value = try Self.number("vad_min_speech_duration_ms", fields) { detection.minSpeechSeconds = value / 1000 }
-        if let value = try Self.number("vad_max_speech_duration_s", fields) { detection.maxSpeechSeconds = value }
-        if let value = try Self.number("vad_min_silence_duration_ms", fields) { detection.minSilenceSeconds = value / 1000 }
-        if let value = try Self.number("vad_speech_pad_ms", fields) { detection.speechPadSeconds = value / 1000 }
+        var values: [String: Double] = [:]
+        for parameter in SpeechDetection.parameters { values[parameter.name] = try Self.number(parameter.name, fields) }
+        let detection = JobOptions.defaultVAD.setting(values)
         if let problem = detection.problem { throw APIError(.unprocessableContent, code: "invalid_option", message: "voice-activity detection: \(problem)") }
         return detection
     }

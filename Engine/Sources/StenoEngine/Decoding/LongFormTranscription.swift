@@ -36,28 +36,27 @@ struct LongFormTranscription {
         self.options = options
         specials = engine.tokenizer.specials
         duration = Double(samples.count) / Double(WhisperAudio.sampleRate)
-        // As faster-whisper: pad one hop of zeros so the last frame is complete, then drop it from the content.
         if let detection = options.vad {
             // Only the speech is decoded: the regions joined end to end, their times mapped back at the end.
             guard let vad = engine.voiceActivity else {
                 throw EngineError.invalidOption("voice-activity detection needs the Silero VAD model, which this engine did not load")
             }
             if let problem = detection.problem { throw EngineError.invalidOption(problem) }
-            var started = Clock.now
-            let timeline = SpeechTimeline(regions: detection.regions(probabilities: vad.speechProbabilities(samples), sampleCount: samples.count))
-            timings.vad = Clock.seconds(since: started)
-            started = Clock.now
-            mel = engine.melSpectrogram.compute(timeline.joinedSamples(of: samples), paddingSamples: WhisperAudio.hopLength)
-            contentFrames = timeline.joinedSampleCount == 0 ? 0 : max(0, mel.frames - 1)
-            timings.features = Clock.seconds(since: started)
-            self.timeline = timeline
-        } else {
             let started = Clock.now
-            mel = engine.melSpectrogram.compute(samples, paddingSamples: WhisperAudio.hopLength)
-            contentFrames = max(0, mel.frames - 1)
-            timings.features = Clock.seconds(since: started)
+            timeline = SpeechTimeline(regions: detection.regions(probabilities: vad.speechProbabilities(samples), sampleCount: samples.count))
+            timings.vad = Clock.seconds(since: started)
+        } else {
             timeline = nil
         }
+        // As faster-whisper: pad one hop of zeros so the last frame is complete, then drop it from the content.
+        let started = Clock.now
+        if let timeline {
+            mel = engine.melSpectrogram.compute(timeline.joinedSamples(of: samples), paddingSamples: WhisperAudio.hopLength)
+        } else {
+            mel = engine.melSpectrogram.compute(samples, paddingSamples: WhisperAudio.hopLength)
+        }
+        contentFrames = max(0, mel.frames - 1)
+        timings.features = Clock.seconds(since: started)
     }
 
     /// The speech regions as times of the recording.

@@ -29,6 +29,35 @@ public struct SpeechDetection: Sendable, Hashable {
     }
 }
 
+extension SpeechDetection {
+    /// A parameter as clients name it: faster-whisper's `vad_parameters` names and units, with a `vad_` prefix
+    /// (the API's form fields; the CLI's options are the same names in kebab case).
+    public struct Parameter: Sendable {
+        public let name: String
+        public let keyPath: any WritableKeyPath<SpeechDetection, Double> & Sendable
+        /// Units of the parameter per unit of the field (1000 for milliseconds).
+        public let unitsPerValue: Double
+    }
+
+    /// Every tunable parameter, in the order the CLI and the docs list them.
+    public static let parameters: [Parameter] = [
+        Parameter(name: "vad_threshold", keyPath: \.threshold, unitsPerValue: 1),
+        Parameter(name: "vad_min_speech_duration_ms", keyPath: \.minSpeechSeconds, unitsPerValue: 1000),
+        Parameter(name: "vad_max_speech_duration_s", keyPath: \.maxSpeechSeconds, unitsPerValue: 1),
+        Parameter(name: "vad_min_silence_duration_ms", keyPath: \.minSilenceSeconds, unitsPerValue: 1000),
+        Parameter(name: "vad_speech_pad_ms", keyPath: \.speechPadSeconds, unitsPerValue: 1000),
+    ]
+
+    /// These parameters with the given values (by `Parameter.name`, in the clients' units) set over them.
+    public func setting(_ values: [String: Double]) -> SpeechDetection {
+        var detection = self
+        for parameter in Self.parameters {
+            if let value = values[parameter.name] { detection[keyPath: parameter.keyPath] = value / parameter.unitsPerValue }
+        }
+        return detection
+    }
+}
+
 extension SpeechDetection: Codable {
     enum CodingKeys: String, CodingKey {
         case threshold
