@@ -37,6 +37,8 @@ test-server:
 	$(SWIFT) build -c $(CONFIG) --product steno
 	$(SWIFT) test $(TEST_FLAGS)
 	CONFIG=$(CONFIG) MODEL=$(MODEL) scripts/schemathesis.sh
+	CONFIG=$(CONFIG) MODEL=$(MODEL) scripts/openai-sdk-test.sh
+	CONFIG=$(CONFIG) MODEL=$(MODEL) scripts/browser-test.sh
 	CONFIG=$(CONFIG) MODEL=$(MODEL) scripts/faults/run.sh short
 
 # Fault tests against a real server (SIGKILL, SIGSTOP, SIGTERM, disk full, SQLite contention); `make test` runs

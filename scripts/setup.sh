@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(ffmpeg libopenblas-dev pkg-config libsqlite3-dev pocketsphinx-testdata asterisk-core-sounds-en-wav asterisk-core-sounds-en asterisk-core-sounds-es-wav asterisk-core-sounds-es asterisk-core-sounds-fr-wav asterisk-core-sounds-fr espeak-ng sox wrk postgresql openssl)
+packages=(ffmpeg libopenblas-dev pkg-config libsqlite3-dev pocketsphinx-testdata asterisk-core-sounds-en-wav asterisk-core-sounds-en asterisk-core-sounds-es-wav asterisk-core-sounds-es asterisk-core-sounds-fr-wav asterisk-core-sounds-fr espeak-ng sox wrk postgresql openssl chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,3 +18,4 @@ fi
 
 scripts/install-model.sh
 scripts/install-vad-model.sh
+scripts/install-swagger-ui.sh

@@ -11,6 +11,7 @@ struct SubmitCommand: AsyncParsableCommand {
 
     @OptionGroup var client: ClientOptions
     @Argument(help: "The recording (any format ffmpeg reads).") var file: String
+    @Option(help: "A model the server serves, by name (its default when omitted; `/readyz` lists them).") var model: String?
     @Option(help: "Language code, e.g. en.") var language: String?
     @Option(help: "Text that conditions the first window (names, jargon).") var prompt: String?
     @Flag(help: "Add word timestamps.") var wordTimestamps = false
@@ -18,6 +19,7 @@ struct SubmitCommand: AsyncParsableCommand {
     @OptionGroup var speech: SpeechDetectionOptions
     @Option(help: "transcribe, or translate (to English; multilingual models only).") var task: WhisperTask?
     @Flag(help: "Detect the language of every 30 s window (code-switching; multilingual models only).") var multilingual = false
+    @Option(help: "One sampling temperature (0-1; 0, the default, falls back to higher ones when a window fails).") var temperature: Double?
     @Option(help: "Seconds until the job and its files are deleted.") var deleteAfter: Int?
     @Flag(help: "Wait for the transcript, with a progress bar on standard error.") var wait = false
     @Option(help: "With --wait: text, json, srt or vtt.") var format: String = "text"
@@ -30,7 +32,9 @@ struct SubmitCommand: AsyncParsableCommand {
         let url = URL(fileURLWithPath: file)
         guard FileManager.default.isReadableFile(atPath: url.path) else { throw ValidationError("cannot read \(file)") }
         var fields: [String: String] = [:]
+        if let model { fields["model"] = model }
         if let language { fields["language"] = language }
+        if let temperature { fields["temperature"] = String(temperature) }
         if let prompt { fields["prompt"] = prompt }
         if wordTimestamps { fields["word_timestamps"] = "true" }
         if vad { fields.merge(speech.formFields) { $1 } } else { fields["vad"] = "false" }

@@ -38,8 +38,9 @@ struct ServeCommand: AsyncParsableCommand {
         for name in ServerConfiguration.unknownVariables(in: settings) {
             logger.warning("ignoring unknown setting \(name)")
         }
-        logger.info(configuration.role.runsWorkers ? "loading model" : "reading the model's languages (an API node does not load the weights)",
-                    metadata: ["model": "\(configuration.modelDirectory.path)"])
+        let served = configuration.models.map { "\($0.name)=\($0.directory.path)" }.joined(separator: ", ")
+        logger.info(configuration.role.runsWorkers ? "loading the default model" : "reading the models' languages (an API node loads no weights)",
+                    metadata: ["models": "\(served)", "default": "\(configuration.defaultModel ?? configuration.models[0].name)"])
         let transcriber = try WhisperTranscriber(configuration: configuration)
         let service = try buildApplication(configuration: configuration, transcriber: transcriber, logger: logger)
         let storage = try configuration.databaseURL.map { try PostgresURL($0).description } ?? configuration.dataDirectory.path

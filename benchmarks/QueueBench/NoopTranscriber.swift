@@ -5,11 +5,11 @@ import StenoServer
 /// The benchmark's job handler: it reads nothing and returns an empty transcript at once (or after `delay`,
 /// to hold a job in flight), so the figures measure the queue — claims, leases, completions — not the engine.
 struct NoopTranscriber: Transcriber {
-    let supportedLanguages: Set<String> = ["en"]
+    let models = ModelCatalog.single(languages: ["en"])
     var delay: TimeInterval = 0
 
     func transcribe(
-        file: URL, options: TranscriptionOptions,
+        file: URL, model: String, options: TranscriptionOptions,
         progress: @escaping TranscriptionProgress, isCancelled: @escaping CancellationCheck
     ) throws -> TranscriptionResult {
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }

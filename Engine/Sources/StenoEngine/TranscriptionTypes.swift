@@ -90,6 +90,9 @@ public struct TranscribedWord: Sendable, Hashable, Codable {
 /// One segment of the transcript, as delimited by the model's timestamp tokens.
 public struct TranscribedSegment: Sendable, Hashable, Codable {
     public var id: Int
+    /// Where the window this segment came from starts, in mel frames (10 ms) of the decoded audio (with voice
+    /// activity detection, of the speech alone), as Whisper's and OpenAI's `seek`.
+    public var seek: Int
     public var start: Double
     public var end: Double
     public var text: String
@@ -103,11 +106,12 @@ public struct TranscribedSegment: Sendable, Hashable, Codable {
     public var language: String?
 
     public init(
-        id: Int, start: Double, end: Double, text: String, tokens: [Int], temperature: Double,
+        id: Int, seek: Int = 0, start: Double, end: Double, text: String, tokens: [Int], temperature: Double,
         avgLogprob: Double, compressionRatio: Double, noSpeechProb: Double, words: [TranscribedWord]? = nil,
         language: String? = nil
     ) {
         self.id = id
+        self.seek = seek
         self.start = start
         self.end = end
         self.text = text
@@ -121,10 +125,25 @@ public struct TranscribedSegment: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, start, end, text, tokens, temperature, words, language
+        case id, seek, start, end, text, tokens, temperature, words, language
         case avgLogprob = "avg_logprob"
         case compressionRatio = "compression_ratio"
         case noSpeechProb = "no_speech_prob"
+    }
+
+    /// Results stored before `seek` existed read it as 0.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(Int.self, forKey: .id), seek: try container.decodeIfPresent(Int.self, forKey: .seek) ?? 0,
+            start: try container.decode(Double.self, forKey: .start), end: try container.decode(Double.self, forKey: .end),
+            text: try container.decode(String.self, forKey: .text), tokens: try container.decode([Int].self, forKey: .tokens),
+            temperature: try container.decode(Double.self, forKey: .temperature),
+            avgLogprob: try container.decode(Double.self, forKey: .avgLogprob),
+            compressionRatio: try container.decode(Double.self, forKey: .compressionRatio),
+            noSpeechProb: try container.decode(Double.self, forKey: .noSpeechProb),
+            words: try container.decodeIfPresent([TranscribedWord].self, forKey: .words),
+            language: try container.decodeIfPresent(String.self, forKey: .language))
     }
 }
 

@@ -37,6 +37,9 @@ public struct TranscribeCommand: ParsableCommand {
     @Option(name: .long, help: "Text that conditions the first window (names, spelling, style).")
     var prompt: String?
 
+    @Option(name: .long, help: "One sampling temperature (0-1); 0, the default, falls back to higher ones when a window fails.")
+    var temperature: Double?
+
     @Flag(name: .long, inversion: .prefixedNo, help: "Voice-activity detection: decode only speech (Silero VAD), times kept.")
     var vad = true
 
@@ -57,6 +60,7 @@ public struct TranscribeCommand: ParsableCommand {
         guard (1...32).contains(beam) else { throw ValidationError("--beam must be between 1 and 32") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let problem = speech.detection.problem { throw ValidationError(problem) }
+        if let temperature, !(0...1).contains(temperature) { throw ValidationError("--temperature must be from 0 to 1") }
     }
 
     public func run() throws {
@@ -75,9 +79,10 @@ public struct TranscribeCommand: ParsableCommand {
             stderrLine(String(format: "model: loaded in %.2f s", loadSeconds))
             stderrLine(String(format: "encoder: %.1f GFLOP/s (%.3f s per 30 s window)", engine.encoderFlopsPerWindow / window / 1e9, window))
         }
-        let options = TranscriptionOptions(
+        var options = TranscriptionOptions(
             language: language, beamSize: beam, wordTimestamps: wordTimestamps, initialPrompt: prompt,
             vad: vad ? speech.detection : nil, task: task, multilingual: multilingual)
+        if let temperature, temperature > 0 { options.temperatures = [Float(temperature)] }
         let decoder = AudioDecoder()
         var failures = 0
         var totalAudio = 0.0

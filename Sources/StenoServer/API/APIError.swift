@@ -9,10 +9,13 @@ public struct APIError: HTTPResponseError, Sendable {
     public var code: String
     public var message: String
     public var headers: HTTPFields = [:]
+    /// The request field at fault, where one is (shown by the OpenAI dialect's `param`).
+    public var param: String?
 
-    public init(_ status: HTTPResponse.Status, code: String, message: String, headers: HTTPFields = [:]) {
+    public init(_ status: HTTPResponse.Status, code: String, param: String? = nil, message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
+        self.param = param
         self.message = message
         self.headers = headers
     }
@@ -22,6 +25,7 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     package func jsonResponse() -> Response {
+        if ErrorDialect.current == .openAI { return openAIResponse() }
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Self.body(code: code, message: message))))

@@ -2,16 +2,24 @@ import Foundation
 import StenoEngine
 
 /// The transcription options among `POST /transcribe`'s form fields: each field's parsing and its error in
-/// one place (`422 invalid_option`, or `unsupported_language`, naming the field and the value).
+/// one place (`422 invalid_option`, `model_not_found` or `unsupported_language`, naming the field and the value).
+/// The model is resolved first: the language and task checks are those of the model the job will run on.
 struct JobOptionsForm {
-    let supportedLanguages: Set<String>
+    let models: ModelCatalog
 
     func options(_ fields: [String: String]) throws -> JobOptions {
         var options = JobOptions()
+        let model: ModelCatalog.Entry
+        do {
+            model = try models.entry(named: fields["model"])
+        } catch let unknown as ModelNotServed {
+            throw APIError(.unprocessableContent, code: "model_not_found", message: unknown.description)
+        }
+        options.model = model.name
         if let language = fields["language"]?.trimmingCharacters(in: .whitespaces).lowercased(), !language.isEmpty {
-            guard supportedLanguages.contains(language) else {
+            guard model.languages.contains(language) else {
                 throw APIError(.unprocessableContent, code: "unsupported_language",
-                               message: "language '\(language)' is not supported by this model; supported: \(supportedLanguages.sorted().joined(separator: ", "))")
+                               message: "language '\(language)' is not supported by model '\(model.name)'; supported: \(model.languages.sorted().joined(separator: ", "))")
             }
             options.language = language
         }
@@ -25,15 +33,24 @@ struct JobOptionsForm {
             options.task = parsed
         }
         if let flag = try Self.flag("multilingual", fields) { options.multilingual = flag }
+        if let temperature = try Self.number("temperature", fields) {
+            guard (0...1).contains(temperature) else {
+                throw APIError(.unprocessableContent, code: "invalid_option", message: "temperature must be from 0 to 1, not \(temperature)")
+            }
+            // 0 is the default: greedy first, falling back to higher temperatures on failure.
+            options.temperature = temperature > 0 ? temperature : nil
+        }
         // An English-only model has one language: it can neither translate nor tell languages apart.
-        if supportedLanguages == ["en"] {
+        if !model.isMultilingual {
+            let served = models.entries.filter(\.isMultilingual).map(\.name)
+            let hint = served.isEmpty ? "" : " (multilingual models here: \(served.joined(separator: ", ")))"
             if options.task == .translate {
                 throw APIError(.unprocessableContent, code: "unsupported_task",
-                               message: "task=translate needs a multilingual model; this server's model is English-only")
+                               message: "task=translate needs a multilingual model; model '\(model.name)' is English-only\(hint)")
             }
             if options.multilingual {
                 throw APIError(.unprocessableContent, code: "unsupported_task",
-                               message: "multilingual=true needs a multilingual model; this server's model is English-only")
+                               message: "multilingual=true needs a multilingual model; model '\(model.name)' is English-only\(hint)")
             }
         }
         return options

@@ -13,6 +13,8 @@ struct JobsAPI: APIProtocol {
     let logger: Logger
     /// Webhook deliveries, shown in a job's status.
     var webhooks: (any WebhookStore)? = nil
+    /// The models served and which are loaded, for `/readyz`.
+    var transcriber: (any Transcriber)? = nil
 
     // MARK: GET /transcribe/{job_id}
 
@@ -113,10 +115,18 @@ struct JobsAPI: APIProtocol {
         let disk = (free ?? 0) >= minFreeDiskBytes
         // The model is loaded before the server starts listening: a server that answers has it.
         let checks = Components.Schemas.Readiness.ChecksPayload(model: true, database: database, disk: disk, freeBytes: free.map(Int.init))
+        let models: [Components.Schemas.ServedModel] = transcriber.map { transcriber in
+            let loaded = Set(transcriber.loadedModels)
+            return transcriber.models.entries.map { entry in
+                Components.Schemas.ServedModel(
+                    name: entry.name, _default: entry.name == transcriber.models.defaultName, multilingual: entry.isMultilingual,
+                    languages: entry.languages.count, loaded: loaded.contains(entry.name))
+            }
+        } ?? []
         if database && disk {
-            return .ok(.init(body: .json(.init(status: .ready, checks: checks))))
+            return .ok(.init(body: .json(.init(models: models, status: .ready, checks: checks))))
         }
-        return .serviceUnavailable(.init(body: .json(.init(status: .notReady, checks: checks))))
+        return .serviceUnavailable(.init(body: .json(.init(models: models, status: .notReady, checks: checks))))
     }
 
     // MARK: Helpers
@@ -160,7 +170,8 @@ enum JobPresenter {
 
     static func options(_ options: JobOptions) -> Components.Schemas.JobOptions {
         .init(
-            language: options.language, prompt: options.prompt, wordTimestamps: options.wordTimestamps, vad: options.vad != nil,
+            model: options.model, language: options.language, temperature: options.temperature, prompt: options.prompt,
+            wordTimestamps: options.wordTimestamps, vad: options.vad != nil,
             task: .init(rawValue: options.task.rawValue)!, multilingual: options.multilingual,
             vadParameters: options.vad.map { detection in
                 .init(

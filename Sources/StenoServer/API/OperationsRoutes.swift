@@ -1,12 +1,12 @@
 import Foundation
 import Hummingbird
 
-/// Hand-written operations of the document: `/metrics`, `/openapi.yaml` and `/docs`.
+/// Hand-written operations of the document: `/metrics` and `/openapi.yaml` (the pages for people are
+/// `WebRoutes`).
 struct OperationsRoutes: Sendable {
     let jobs: JobService
     let metrics: StenoMetrics
     let document: String
-    let docsPage: String
 
     init(jobs: JobService, metrics: StenoMetrics) throws {
         self.jobs = jobs
@@ -16,7 +16,6 @@ struct OperationsRoutes: Sendable {
             throw APIError(.internalServerError, code: "internal_error", message: "openapi.yaml is missing from the bundle")
         }
         document = try String(contentsOf: url, encoding: .utf8)
-        docsPage = DocsPage.render(yaml: document)
     }
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
@@ -25,7 +24,6 @@ struct OperationsRoutes: Sendable {
             return Self.text(metrics.render(), type: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.get(RouterPath(Route.openAPIDocument.template)) { _, _ in Self.text(document, type: "application/yaml; charset=utf-8") }
-        router.get(RouterPath(Route.docs.template)) { _, _ in Self.text(docsPage, type: "text/html; charset=utf-8") }
     }
 
     private static func text(_ text: String, type: String) -> Response {

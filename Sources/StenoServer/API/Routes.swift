@@ -14,7 +14,19 @@ enum Route: CaseIterable, Sendable {
     case readiness
     case metrics
     case openAPIDocument
+    /// OpenAI's audio API (`OpenAIRoutes`).
+    case openAITranscriptions
+    case openAITranslations
+    case openAIModels
+    case openAIModel
+    /// The page to try the service (`/`).
+    case webPage
+    /// Swagger UI over the document (or the static reference when its files are not installed).
     case docs
+    /// The document as one static page.
+    case docsReference
+    /// Swagger UI's files.
+    case docsAsset
 
     /// The path as the OpenAPI document writes it, `{job_id}` for the parameter.
     var template: String {
@@ -26,7 +38,14 @@ enum Route: CaseIterable, Sendable {
         case .readiness: "/readyz"
         case .metrics: "/metrics"
         case .openAPIDocument: "/openapi.yaml"
+        case .openAITranscriptions: "/v1/audio/transcriptions"
+        case .openAITranslations: "/v1/audio/translations"
+        case .openAIModels: "/v1/models"
+        case .openAIModel: "/v1/models/{model}"
+        case .webPage: "/"
         case .docs: "/docs"
+        case .docsReference: "/docs/reference"
+        case .docsAsset: "/docs/swagger-ui/{file}"
         }
     }
 
@@ -34,24 +53,28 @@ enum Route: CaseIterable, Sendable {
         switch self {
         case .jobs: [.get, .post]
         case .job: [.get, .delete]
-        case .legacyTranscribe: [.post]
-        case .health, .readiness, .metrics, .openAPIDocument, .docs: [.get]
+        case .legacyTranscribe, .openAITranscriptions, .openAITranslations: [.post]
+        case .openAIModels, .openAIModel: [.get]
+        case .health, .readiness, .metrics, .openAPIDocument, .webPage, .docs, .docsReference, .docsAsset: [.get]
         }
     }
 
-    /// Answered without an API key: probes and the documentation of the API. `/metrics` needs a key.
+    /// Answered without an API key: probes, the documentation of the API and the web page (whose requests to
+    /// the API carry the key the person enters). `/metrics` needs a key.
     var isOpen: Bool {
         switch self {
-        case .health, .readiness, .openAPIDocument, .docs: true
-        case .jobs, .job, .legacyTranscribe, .metrics: false
+        case .health, .readiness, .openAPIDocument, .webPage, .docs, .docsReference, .docsAsset: true
+        case .jobs, .job, .legacyTranscribe, .metrics, .openAITranscriptions, .openAITranslations, .openAIModels, .openAIModel: false
         }
     }
 
     /// Job routes belong to API nodes; every node answers the probes, the metrics and the documentation.
     func isServed(by role: NodeRole) -> Bool {
         switch self {
-        case .jobs, .job, .legacyTranscribe: role.servesAPI
-        case .health, .readiness, .metrics, .openAPIDocument, .docs: true
+        case .jobs, .job, .legacyTranscribe, .openAITranscriptions, .openAITranslations, .openAIModels, .openAIModel: role.servesAPI
+        case .health, .readiness, .metrics, .openAPIDocument, .docs, .docsReference, .docsAsset: true
+        // The page is for submitting jobs.
+        case .webPage: role.servesAPI
         }
     }
 

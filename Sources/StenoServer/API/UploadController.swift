@@ -18,8 +18,8 @@ struct UploadController: Sendable {
         /// An upload that sends nothing for this long is cut off (its file removed); slow clients cannot hold a
         /// connection and a temporary file forever.
         var stallTimeout: TimeInterval
-        /// Languages the model knows, for the `language` field.
-        var supportedLanguages: Set<String>
+        /// The models served, for the `model` field, and the languages each knows, for `language`.
+        var models: ModelCatalog
     }
 
     let jobs: JobService
@@ -35,6 +35,50 @@ struct UploadController: Sendable {
     }
 
     func create(_ request: Request) async throws -> Response {
+        let job = try await receiveJob(request, body: request.body, acceptsAudioURL: true) { fields in
+            var options = try jobOptions(fields.values)
+            options.audioURL = try audioURL(fields.values["audio_url"])
+            return JobDescription(
+                options: options, lifetime: try deleteAfter(fields.values["delete_after_seconds"]),
+                webhook: try await webhook(fields.values))
+        }
+        return try Self.created(job)
+    }
+
+    /// The `audio_url` field, its syntax checked (the worker that fetches it checks its addresses).
+    private func audioURL(_ field: String?) throws -> String? {
+        guard let text = field?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+        do {
+            _ = try CallbackPolicy().parse(text)
+        } catch let refusal as CallbackRefusal {
+            throw APIError(.badRequest, code: "invalid_audio_url", param: "audio_url",
+                           message: refusal.reason.replacingOccurrences(of: "the callback URL", with: "audio_url"))
+        }
+        return text
+    }
+
+    /// What a job is made of besides its audio, read from the form's fields.
+    struct JobDescription: Sendable {
+        var options: JobOptions
+        var lifetime: TimeInterval?
+        var webhook: WebhookRequest?
+    }
+
+    /// The non-file fields of a received form: the last value of each name, and every value of names sent more
+    /// than once (`timestamp_granularities[]`).
+    struct FormFields: Sendable {
+        var values: [String: String]
+        var repeated: [String: [String]]
+    }
+
+    /// An upload becomes a job: the idempotency replay and the admission checks (before the body is read), the
+    /// body streamed into a temporary file, the form's checks, then `describe` reads the fields (its errors
+    /// refuse the upload before anything is stored). `body` is the request's body, or the stream that stands
+    /// for it (`consumeWithCancellationOnInboundClose`). Shared by `POST /transcribe` and the OpenAI routes.
+    func receiveJob(
+        _ request: Request, body: RequestBody, honouringIdempotencyKey: Bool = true, acceptsAudioURL: Bool = false,
+        describe: (FormFields) async throws -> JobDescription
+    ) async throws -> Job {
         guard let boundary = Self.boundary(of: request.headers[.contentType]) else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type",
                            message: "send the recording as multipart/form-data with a 'file' field")
@@ -45,8 +89,9 @@ struct UploadController: Sendable {
         // A retried upload with a known key gets the job its first attempt created, without storing the file
         // again; a full queue or a tenant at its bound is refused before the body is read.
         let admission: JobService.Admission
-        switch try await jobs.admit(tenant: Tenant.current, idempotencyKey: try Self.idempotencyKey(request)) {
-        case .existing(let job): return try Self.created(job)
+        let idempotencyKey = honouringIdempotencyKey ? try Self.idempotencyKey(request) : nil
+        switch try await jobs.admit(tenant: Tenant.current, idempotencyKey: idempotencyKey) {
+        case .existing(let job): return job
         case .admitted(let held): admission = held
         }
         defer { admission.release() }
@@ -57,23 +102,32 @@ struct UploadController: Sendable {
         let form: ReceivedForm
         do {
             defer { close(descriptor) }
-            form = try await receive(request, boundary: boundary, into: descriptor)
+            form = try await receive(body, boundary: boundary, into: descriptor)
         }
 
-        // Validate the fields before the job exists.
-        guard form.sawFile else {
-            throw APIError(.badRequest, code: "missing_file", message: "the form has no 'file' field")
+        // Validate the fields before the job exists: a file, or (where accepted) a URL the worker fetches.
+        let byURL = acceptsAudioURL && !(form.fields["audio_url"]?.trimmingCharacters(in: .whitespaces).isEmpty ?? true)
+        if byURL {
+            guard !form.sawFile else {
+                throw APIError(.badRequest, code: "invalid_request", message: "send either a 'file' or an 'audio_url', not both")
+            }
+        } else {
+            guard form.sawFile else {
+                throw APIError(.badRequest, code: "missing_file",
+                               message: acceptsAudioURL ? "the form has no 'file' field (nor an 'audio_url')" : "the form has no 'file' field")
+            }
+            guard form.fileComplete else {
+                throw APIError(.badRequest, code: "invalid_request", message: "the multipart body ended before the file did")
+            }
+            guard form.fileBytes > 0 else {
+                throw APIError(.unprocessableContent, code: "empty_file", message: "the uploaded file is empty")
+            }
         }
-        guard form.fileComplete else {
-            throw APIError(.badRequest, code: "invalid_request", message: "the multipart body ended before the file did")
-        }
-        guard form.fileBytes > 0 else {
-            throw APIError(.unprocessableContent, code: "empty_file", message: "the uploaded file is empty")
-        }
+        let description = try await describe(FormFields(values: form.fields, repeated: form.repeatedFields))
         let newJob = JobService.NewJob(
-            options: try jobOptions(form.fields), lifetime: try deleteAfter(form.fields["delete_after_seconds"]),
-            webhook: try await webhook(form.fields), audio: temporary, audioBytes: form.fileBytes)
-        return try Self.created(try await jobs.create(newJob, admission: admission))
+            options: description.options, lifetime: description.lifetime, webhook: description.webhook,
+            audio: byURL ? nil : temporary, audioBytes: byURL ? 0 : form.fileBytes)
+        return try await jobs.create(newJob, admission: admission)
     }
 
     /// The `202` answer for a job: its id, state and times, and its status URL in `Location`.
@@ -121,11 +175,11 @@ struct UploadController: Sendable {
 
     /// Reads the body into the form and the file, racing a watchdog: when no bytes come for `stallTimeout`,
     /// the read is cancelled (which ends the connection's request stream) and the upload fails `408`.
-    private func receive(_ request: Request, boundary: String, into descriptor: Int32) async throws -> ReceivedForm {
+    private func receive(_ body: RequestBody, boundary: String, into descriptor: Int32) async throws -> ReceivedForm {
         let lastProgress = Locked(ContinuousClock.now)
         let stallTimeout = Duration.milliseconds(Int64(settings.stallTimeout * 1000))
         return try await withThrowingTaskGroup(of: ReceivedForm?.self) { group in
-            group.addTask { try await self.read(request, boundary: boundary, into: descriptor, progress: lastProgress) }
+            group.addTask { try await self.read(body, boundary: boundary, into: descriptor, progress: lastProgress) }
             group.addTask {
                 while true {
                     let deadline = lastProgress.current + stallTimeout
@@ -148,7 +202,7 @@ struct UploadController: Sendable {
 
     private struct UploadStalled: Error {}
 
-    private func read(_ request: Request, boundary: String, into descriptor: Int32, progress: Locked<ContinuousClock.Instant>) async throws -> ReceivedForm {
+    private func read(_ body: RequestBody, boundary: String, into descriptor: Int32, progress: Locked<ContinuousClock.Instant>) async throws -> ReceivedForm {
         let form = ReceivedForm()
         let parser = MultipartParser(boundary: boundary)
         // Bytes given to the parser since it last reported anything: all of them sit in a part's headers (or
@@ -164,7 +218,7 @@ struct UploadController: Sendable {
         var boundarySeen = false
         var boundaryCarry: [UInt8] = []
         var received: Int64 = 0
-        for try await chunk in request.body {
+        for try await chunk in body {
             progress.withLock { $0 = .now }
             received += Int64(chunk.readableBytes)
             if received > maxUploadBytes + Self.formOverhead { throw tooLarge() }
@@ -214,7 +268,7 @@ struct UploadController: Sendable {
     // MARK: - Fields
 
     private func jobOptions(_ fields: [String: String]) throws -> JobOptions {
-        try JobOptionsForm(supportedLanguages: settings.supportedLanguages).options(fields)
+        try JobOptionsForm(models: settings.models).options(fields)
     }
 
     /// The `delete_after_seconds` field; nil for the default retention.

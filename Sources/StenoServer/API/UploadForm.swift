@@ -6,7 +6,10 @@ import Glibc
 
 /// What the parser has seen so far. Filled by one task, then handed to the request's task when that one ends.
 final class ReceivedForm: @unchecked Sendable {
+    /// The last value of each field.
     var fields: [String: String] = [:]
+    /// Every value of each field, in order (array fields come as repeated `name[]` parts).
+    var repeatedFields: [String: [String]] = [:]
     var sawFile = false
     var fileComplete = false
     var fileBytes: Int64 = 0
@@ -61,7 +64,9 @@ final class ReceivedForm: @unchecked Sendable {
         if partIsFile {
             fileComplete = true
         } else if let name = partName {
-            fields[name] = String(decoding: fieldBytes, as: UTF8.self)
+            let value = String(decoding: fieldBytes, as: UTF8.self)
+            fields[name] = value
+            repeatedFields[name, default: []].append(value)
         }
         partHeaders = [:]
         partName = nil

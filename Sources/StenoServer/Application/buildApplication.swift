@@ -112,20 +112,26 @@ public func buildApplication(
 
     let router = Router()
     router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
+    router.middlewares.add(ErrorDialectMiddleware())
     router.middlewares.add(JSONErrorMiddleware(logger: logger))
     router.middlewares.add(AuthMiddleware(keys: configuration.apiKeys, rateLimiter: rateLimiter(configuration, database, logger)))
     if configuration.role.servesAPI {
-        UploadController(
+        let uploads = UploadController(
             jobs: jobs,
             settings: .init(maxUploadBytes: configuration.maxUploadBytes, stallTimeout: configuration.uploadStallTimeout,
-                            supportedLanguages: transcriber.supportedLanguages),
-            logger: logger, callbacks: callbacks
-        ).addRoutes(to: router)
+                            models: transcriber.models),
+            logger: logger, callbacks: callbacks)
+        uploads.addRoutes(to: router)
+        OpenAIRoutes(uploads: uploads, models: transcriber.models, settings: .init(wait: configuration.openAIWait), logger: logger)
+            .addRoutes(to: router)
     } else {
         router.middlewares.add(WorkerNodeMiddleware(role: configuration.role))
     }
-    try OperationsRoutes(jobs: jobs, metrics: metrics).addRoutes(to: router)
-    let api = JobsAPI(jobs: jobs, minFreeDiskBytes: configuration.minFreeDiskBytes, logger: logger, webhooks: store)
+    let operations = try OperationsRoutes(jobs: jobs, metrics: metrics)
+    operations.addRoutes(to: router)
+    try WebRoutes(openAPIDocument: operations.document).addRoutes(to: router)
+    let api = JobsAPI(
+        jobs: jobs, minFreeDiskBytes: configuration.minFreeDiskBytes, logger: logger, webhooks: store, transcriber: transcriber)
     // A worker node answers the health checks of the document, not the job operations.
     let transport = OperationFilter(base: router, role: configuration.role)
     try api.registerHandlers(

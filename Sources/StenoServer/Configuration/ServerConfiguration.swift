@@ -9,7 +9,13 @@ public struct ServerConfiguration: Sendable {
     public var port = 8080
     /// Holds `steno.sqlite`, `audio/`, `results/` and `tmp/`.
     public var dataDirectory = URL(fileURLWithPath: "data")
-    public var modelDirectory = URL(fileURLWithPath: "models/tiny.en")
+    /// The models served, by name (`--model tiny.en=models/tiny.en,base=models/whisper-base`).
+    public var models = [ModelSource(directory: URL(fileURLWithPath: "models/tiny.en"))]
+    /// The model of jobs that name none (and of the OpenAI name `whisper-1`); nil: the first of `models`.
+    public var defaultModel: String?
+    /// Bytes of model weights kept loaded at once; the least recently used idle model is unloaded to make room.
+    /// Nil: no bound (every model asked for stays loaded).
+    public var modelMemoryBytes: Int64?
     /// Silero VAD weights (installed by the setup next to the Whisper model).
     public var vadModel = URL(fileURLWithPath: "models/silero-vad/silero_vad.safetensors")
     /// Concurrent transcriptions.
@@ -89,10 +95,22 @@ public struct ServerConfiguration: Sendable {
     public var webhookBackoff: TimeInterval = 5
     /// How often the webhook dispatcher looks for due deliveries when no job finishing here wakes it.
     public var webhookPollInterval: TimeInterval = 1
+    /// Host names and address blocks an `audio_url` may be fetched from although private.
+    public var audioURLAllow: [String] = []
+    /// Longest download of an `audio_url`, retries included.
+    public var audioURLTimeout: TimeInterval = 600
+    /// Longest time an OpenAI-style request (`/v1/audio/…`) waits for its job before `504` (the job goes on).
+    public var openAIWait: TimeInterval = 600
     /// The base URL clients reach this server at (for `result_url` in webhooks); relative URLs when unset.
     public var publicURL: String?
 
     public init() {}
+
+    /// One model, served under its folder's name (the common case, and what most tests set).
+    public var modelDirectory: URL {
+        get { models.first(where: { $0.name == defaultModel })?.directory ?? models[0].directory }
+        set { models = [ModelSource(directory: newValue)]; defaultModel = nil }
+    }
 
     package var sqlitePath: URL { dataDirectory.appendingPathComponent("steno.sqlite") }
 }

@@ -11,7 +11,19 @@ enum SettingsTable {
     static let server: [Setting] = [
         .text("host", \.host, help: "address to listen on (`0.0.0.0` for every interface)"),
         .integer("port", \.port, range: 0...65535, help: "port; `0` takes a free one and logs `listening on http://…`"),
-        .path("model", \.modelDirectory, help: "model directory"),
+        Setting("model", valueName: "<models>", defaultText: "./models/tiny.en", defaultIsValue: true,
+                help: "models served, comma-separated: `name=directory` pairs, or directories named by their folder; a folder of model folders serves each (jobs choose with `model`)") { configuration, text in
+            configuration.models = try ModelSource.parseList(text)
+        },
+        Setting("default-model", valueName: "<name>", defaultText: "the first model",
+                help: "model of jobs that name none, and of the OpenAI name `whisper-1`") { configuration, text in
+            configuration.defaultModel = text.trimmingCharacters(in: .whitespaces)
+        },
+        Setting("model-memory", valueName: "<size>", defaultText: "no limit",
+                help: "weights kept loaded at once (a model counts twice its `model.bin`); the least recently used idle model is unloaded to make room") { configuration, text in
+            guard let value = ValueParser.bytes(text), value > 0 else { throw Setting.Problem("is not a size (like 500M, 1G)") }
+            configuration.modelMemoryBytes = value
+        },
         .path("vad-model", \.vadModel, help: "Silero VAD tensor file, for voice-activity detection (jobs' `vad`, on by default)"),
         .integer("workers", \.workers, range: 1...Int.max, help: "concurrent transcriptions"),
         .optionalInteger("threads", \.threads, range: 1...Int.max, defaultText: "the engine's choice",
@@ -30,6 +42,8 @@ enum SettingsTable {
         .duration("retrieval-grace", \.retrievalGrace, help: "time from first retrieval to deletion of the result; `0` = at once"),
         .bytes("max-upload-bytes", \.maxUploadBytes, minimum: 1, help: "larger uploads get `413`"),
         .duration("max-audio-seconds", \.maxAudioSeconds, minimum: 1, help: "longer recordings fail with `audio_too_long`"),
+        .duration("openai-wait", \.openAIWait, minimum: 1,
+                  help: "longest wait of an OpenAI-style request (`/v1/audio/…`) for its transcription; past it `504` with the job's id (the job goes on)"),
         .integer("max-queued-jobs", \.maxQueuedJobs, range: 1...Int.max,
                  help: "pending jobs beyond which uploads get `503` (checked before the body is read, and again in the insert's transaction, so it holds across all nodes even for uploads arriving together)"),
         .integer("max-attempts", \.maxAttempts, range: 1...Int.max, help: "attempts per job (transient failures, crashes)"),
@@ -120,6 +134,18 @@ enum SettingsTable {
             guard secret.utf8.count >= 16 else { throw Setting.Problem("must be at least 16 bytes") }
             configuration.webhookSecret = secret
         },
+        Setting("audio-url-allow", valueName: "<hosts,cidrs>", defaultText: "none",
+                help: "private hosts and CIDR blocks an `audio_url` may be fetched from, comma-separated (public addresses need no entry)") { configuration, text in
+            do {
+                let entries = CallbackPolicy.entries(text)
+                _ = try CallbackPolicy(allowlist: entries)
+                configuration.audioURLAllow = entries
+            } catch let refusal as CallbackRefusal {
+                throw Setting.Problem(refusal.reason)
+            }
+        },
+        .duration("audio-url-timeout", \.audioURLTimeout, minimum: 1,
+                  help: "longest download of an `audio_url`, retries included (`download_timeout`); no byte for `--upload-stall-timeout` is too slow too"),
         Setting("webhook-allow", valueName: "<hosts,cidrs>", defaultText: "none",
                 help: "private hosts and CIDR blocks callbacks may reach, comma-separated") { configuration, text in
             do {

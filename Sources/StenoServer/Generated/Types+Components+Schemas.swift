@@ -18,18 +18,46 @@ package import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
     package enum Schemas {
-        /// The multipart form of `POST /transcribe`.
+        /// The multipart form of `POST /transcribe`; it carries the recording as `file` or as `audio_url`.
         ///
         /// - Remark: Generated from `#/components/schemas/TranscribeRequest`.
         package struct TranscribeRequest: Codable, Hashable, Sendable {
-            /// The recording, in any format ffmpeg reads.
+            /// The recording, in any format ffmpeg reads. Required unless `audio_url` is given.
             ///
             /// - Remark: Generated from `#/components/schemas/TranscribeRequest/file`.
-            package var file: Swift.String
-            /// ISO 639-1 code. Omitted means detection on multilingual models and `en` on English-only ones.
+            package var file: Swift.String?
+            /// Instead of `file`: an http or https URL the worker fetches the recording from (a presigned object
+            /// storage URL, say), after the `202`. The rules are the webhooks': no credentials in the URL, every
+            /// address of the host public unless the server's `--audio-url-allow` names it, the connection pinned
+            /// to the address checked, redirects followed only to URLs that pass the same checks. The download is
+            /// bounded by `--max-upload-bytes` and `--audio-url-timeout`; transient failures are retried. A job
+            /// whose download fails ends `failed` with `download_refused`, `download_too_large`, `download_timeout`
+            /// or `download_failed`. The URL is kept with the job but never shown or logged. Both `file` and
+            /// `audio_url` is `400 invalid_request`; a URL that is not http(s), has credentials or no host is
+            /// `400 invalid_audio_url`.
+            ///
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/audio_url`.
+            package var audioUrl: Swift.String?
+            /// A model this server serves (`GET /v1/models` and `/readyz` list them); omitted means the server's
+            /// default model. An unknown name is `422 model_not_found`.
+            ///
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/model`.
+            package var model: Swift.String?
+            /// ISO 639-1 code, one the chosen model knows (`422 unsupported_language` otherwise). Omitted means
+            /// detection on multilingual models and `en` on English-only ones.
+            ///
             ///
             /// - Remark: Generated from `#/components/schemas/TranscribeRequest/language`.
             package var language: Swift.String?
+            /// Sampling temperature. `0` decodes greedily (beam search) and falls back to higher temperatures when a
+            /// window's text looks wrong (repetitive or unlikely); above `0`, every window is sampled at that one
+            /// temperature.
+            ///
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/temperature`.
+            package var temperature: Swift.Double?
             /// Text that conditions the first window (names, jargon, style).
             ///
             /// - Remark: Generated from `#/components/schemas/TranscribeRequest/prompt`.
@@ -102,8 +130,11 @@ extension Components {
             /// Creates a new `TranscribeRequest`.
             ///
             /// - Parameters:
-            ///   - file: The recording, in any format ffmpeg reads.
-            ///   - language: ISO 639-1 code. Omitted means detection on multilingual models and `en` on English-only ones.
+            ///   - file: The recording, in any format ffmpeg reads. Required unless `audio_url` is given.
+            ///   - audioUrl: Instead of `file`: an http or https URL the worker fetches the recording from (a presigned object
+            ///   - model: A model this server serves (`GET /v1/models` and `/readyz` list them); omitted means the server's
+            ///   - language: ISO 639-1 code, one the chosen model knows (`422 unsupported_language` otherwise). Omitted means
+            ///   - temperature: Sampling temperature. `0` decodes greedily (beam search) and falls back to higher temperatures when a
             ///   - prompt: Text that conditions the first window (names, jargon, style).
             ///   - wordTimestamps: Add words with their times and probabilities to each segment.
             ///   - task:
@@ -119,8 +150,11 @@ extension Components {
             ///   - callbackHeaderName: Name of one extra header sent with every callback (for example `Authorization`); needs
             ///   - callbackHeaderValue: Value of the header named by `callback_header_name`. Stored with the job, never shown by the API.
             package init(
-                file: Swift.String,
+                file: Swift.String? = nil,
+                audioUrl: Swift.String? = nil,
+                model: Swift.String? = nil,
                 language: Swift.String? = nil,
+                temperature: Swift.Double? = nil,
                 prompt: Swift.String? = nil,
                 wordTimestamps: Swift.Bool? = nil,
                 task: Components.Schemas.Task? = nil,
@@ -137,7 +171,10 @@ extension Components {
                 callbackHeaderValue: Swift.String? = nil
             ) {
                 self.file = file
+                self.audioUrl = audioUrl
+                self.model = model
                 self.language = language
+                self.temperature = temperature
                 self.prompt = prompt
                 self.wordTimestamps = wordTimestamps
                 self.task = task
@@ -155,7 +192,10 @@ extension Components {
             }
             package enum CodingKeys: String, CodingKey {
                 case file
+                case audioUrl = "audio_url"
+                case model
                 case language
+                case temperature
                 case prompt
                 case wordTimestamps = "word_timestamps"
                 case task
@@ -233,8 +273,16 @@ extension Components {
         }
         /// - Remark: Generated from `#/components/schemas/JobOptions`.
         package struct JobOptions: Codable, Hashable, Sendable {
+            /// The model that transcribes the job (absent only for jobs from before models had names).
+            ///
+            /// - Remark: Generated from `#/components/schemas/JobOptions/model`.
+            package var model: Swift.String?
             /// - Remark: Generated from `#/components/schemas/JobOptions/language`.
             package var language: Swift.String?
+            /// The fixed sampling temperature; absent for the default fallback from 0.
+            ///
+            /// - Remark: Generated from `#/components/schemas/JobOptions/temperature`.
+            package var temperature: Swift.Double?
             /// - Remark: Generated from `#/components/schemas/JobOptions/prompt`.
             package var prompt: Swift.String?
             /// - Remark: Generated from `#/components/schemas/JobOptions/word_timestamps`.
@@ -252,7 +300,9 @@ extension Components {
             /// Creates a new `JobOptions`.
             ///
             /// - Parameters:
+            ///   - model: The model that transcribes the job (absent only for jobs from before models had names).
             ///   - language:
+            ///   - temperature: The fixed sampling temperature; absent for the default fallback from 0.
             ///   - prompt:
             ///   - wordTimestamps:
             ///   - vad: Whether voice-activity detection runs.
@@ -260,7 +310,9 @@ extension Components {
             ///   - multilingual:
             ///   - vadParameters:
             package init(
+                model: Swift.String? = nil,
                 language: Swift.String? = nil,
+                temperature: Swift.Double? = nil,
                 prompt: Swift.String? = nil,
                 wordTimestamps: Swift.Bool,
                 vad: Swift.Bool,
@@ -268,7 +320,9 @@ extension Components {
                 multilingual: Swift.Bool,
                 vadParameters: Components.Schemas.VadParameters? = nil
             ) {
+                self.model = model
                 self.language = language
+                self.temperature = temperature
                 self.prompt = prompt
                 self.wordTimestamps = wordTimestamps
                 self.vad = vad
@@ -277,7 +331,9 @@ extension Components {
                 self.vadParameters = vadParameters
             }
             package enum CodingKeys: String, CodingKey {
+                case model
                 case language
+                case temperature
                 case prompt
                 case wordTimestamps = "word_timestamps"
                 case vad
@@ -772,6 +828,10 @@ extension Components {
         }
         /// - Remark: Generated from `#/components/schemas/Readiness`.
         package struct Readiness: Codable, Hashable, Sendable {
+            /// The models served, in the order of the `--model` setting.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Readiness/models`.
+            package var models: [Components.Schemas.ServedModel]
             /// - Remark: Generated from `#/components/schemas/Readiness/status`.
             @frozen package enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case ready = "ready"
@@ -781,6 +841,8 @@ extension Components {
             package var status: Components.Schemas.Readiness.StatusPayload
             /// - Remark: Generated from `#/components/schemas/Readiness/checks`.
             package struct ChecksPayload: Codable, Hashable, Sendable {
+                /// The default model is ready (it is loaded before a worker node listens).
+                ///
                 /// - Remark: Generated from `#/components/schemas/Readiness/checks/model`.
                 package var model: Swift.Bool
                 /// - Remark: Generated from `#/components/schemas/Readiness/checks/database`.
@@ -792,7 +854,7 @@ extension Components {
                 /// Creates a new `ChecksPayload`.
                 ///
                 /// - Parameters:
-                ///   - model:
+                ///   - model: The default model is ready (it is loaded before a worker node listens).
                 ///   - database:
                 ///   - disk:
                 ///   - freeBytes:
@@ -819,18 +881,73 @@ extension Components {
             /// Creates a new `Readiness`.
             ///
             /// - Parameters:
+            ///   - models: The models served, in the order of the `--model` setting.
             ///   - status:
             ///   - checks:
             package init(
+                models: [Components.Schemas.ServedModel],
                 status: Components.Schemas.Readiness.StatusPayload,
                 checks: Components.Schemas.Readiness.ChecksPayload
             ) {
+                self.models = models
                 self.status = status
                 self.checks = checks
             }
             package enum CodingKeys: String, CodingKey {
+                case models
                 case status
                 case checks
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ServedModel`.
+        package struct ServedModel: Codable, Hashable, Sendable {
+            /// What `model` names it by.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ServedModel/name`.
+            package var name: Swift.String
+            /// Jobs naming no model (and the OpenAI name `whisper-1`) get this one.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ServedModel/default`.
+            package var _default: Swift.Bool
+            /// False for English-only models, which cannot translate.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ServedModel/multilingual`.
+            package var multilingual: Swift.Bool
+            /// How many languages it knows.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ServedModel/languages`.
+            package var languages: Swift.Int
+            /// Its weights are in this process's memory (models load when a job first needs one).
+            ///
+            /// - Remark: Generated from `#/components/schemas/ServedModel/loaded`.
+            package var loaded: Swift.Bool
+            /// Creates a new `ServedModel`.
+            ///
+            /// - Parameters:
+            ///   - name: What `model` names it by.
+            ///   - _default: Jobs naming no model (and the OpenAI name `whisper-1`) get this one.
+            ///   - multilingual: False for English-only models, which cannot translate.
+            ///   - languages: How many languages it knows.
+            ///   - loaded: Its weights are in this process's memory (models load when a job first needs one).
+            package init(
+                name: Swift.String,
+                _default: Swift.Bool,
+                multilingual: Swift.Bool,
+                languages: Swift.Int,
+                loaded: Swift.Bool
+            ) {
+                self.name = name
+                self._default = _default
+                self.multilingual = multilingual
+                self.languages = languages
+                self.loaded = loaded
+            }
+            package enum CodingKeys: String, CodingKey {
+                case name
+                case _default = "default"
+                case multilingual
+                case languages
+                case loaded
             }
         }
     }

@@ -130,7 +130,7 @@ package enum Operations {
                     }
                 }
             }
-            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`, `webhooks_unavailable` (a node on a shared database without `--webhook-secret`).
+            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_audio_url`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`, `webhooks_unavailable` (a node on a shared database without `--webhook-secret`).
             ///
             /// - Remark: Generated from `#/paths//transcribe/get(listJobs)/responses/400`.
             ///
@@ -436,7 +436,7 @@ package enum Operations {
                     }
                 }
             }
-            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`, `webhooks_unavailable` (a node on a shared database without `--webhook-secret`).
+            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_audio_url`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`, `webhooks_unavailable` (a node on a shared database without `--webhook-secret`).
             ///
             /// - Remark: Generated from `#/paths//transcribe/{job_id}/get(getJob)/responses/400`.
             ///
@@ -764,7 +764,7 @@ package enum Operations {
                     }
                 }
             }
-            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`, `webhooks_unavailable` (a node on a shared database without `--webhook-secret`).
+            /// The request is malformed: `invalid_request`, `missing_file`, `invalid_audio_url`, `invalid_job_id`, `invalid_parameter`, `invalid_callback_url`, `invalid_callback_header`, `webhooks_unavailable` (a node on a shared database without `--webhook-secret`).
             ///
             /// - Remark: Generated from `#/paths//transcribe/{job_id}/delete(deleteJob)/responses/400`.
             ///

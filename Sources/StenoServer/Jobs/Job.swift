@@ -61,7 +61,7 @@ public struct Job: Sendable, Hashable {
 
     public init(
         id: UUID, state: JobState = .pending, options: JobOptions, createdAt: Date, expiresAt: Date,
-        maxAttempts: Int, audioPath: String, audioBytes: Int64
+        maxAttempts: Int, audioPath: String?, audioBytes: Int64
     ) {
         self.id = id
         self.sequence = 0

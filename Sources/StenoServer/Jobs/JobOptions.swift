@@ -8,6 +8,9 @@ public import StenoEngine
 /// that column read the three columns they had (`init(language:prompt:wordTimestamps:)`, today's defaults for
 /// the rest).
 public struct JobOptions: Sendable, Hashable {
+    /// The served model that transcribes the job, resolved at upload (nil in rows from before models had
+    /// names: the default model).
+    public var model: String?
     public var language: String?
     public var prompt: String?
     public var wordTimestamps: Bool
@@ -17,14 +20,21 @@ public struct JobOptions: Sendable, Hashable {
     public var task: WhisperTask
     /// Detect the language of each window (code-switching).
     public var multilingual: Bool
+    /// One fixed sampling temperature (above 0, up to 1) instead of the default fallback from 0 upwards.
+    public var temperature: Double?
+    /// Where the worker fetches the recording, for a job submitted by URL (no uploaded file). Kept with the job,
+    /// never shown by the API or logged (its query may carry a signature).
+    public var audioURL: String?
 
     /// Steno's default detection: faster-whisper's `vad_filter` parameters.
     public static let defaultVAD = SpeechDetection.fasterWhisper
 
     public init(
         language: String? = nil, prompt: String? = nil, wordTimestamps: Bool = false, vad: SpeechDetection? = Self.defaultVAD,
-        task: WhisperTask = .transcribe, multilingual: Bool = false
+        task: WhisperTask = .transcribe, multilingual: Bool = false, model: String? = nil, temperature: Double? = nil
     ) {
+        self.model = model
+        self.temperature = temperature
         self.language = language
         self.prompt = prompt
         self.wordTimestamps = wordTimestamps
@@ -35,14 +45,17 @@ public struct JobOptions: Sendable, Hashable {
 
     /// Engine options for a job: the engine's defaults plus what the client chose.
     package var transcriptionOptions: TranscriptionOptions {
-        TranscriptionOptions(
+        var options = TranscriptionOptions(
             language: language, wordTimestamps: wordTimestamps, initialPrompt: prompt, vad: vad, task: task, multilingual: multilingual)
+        if let temperature { options.temperatures = [Float(temperature)] }
+        return options
     }
 }
 
 extension JobOptions: Codable {
     enum CodingKeys: String, CodingKey {
-        case language, prompt, vad, task, multilingual
+        case model, language, prompt, vad, task, multilingual, temperature
+        case audioURL = "audio_url"
         case wordTimestamps = "word_timestamps"
     }
 
@@ -57,6 +70,9 @@ extension JobOptions: Codable {
         if container.contains(.vad) { vad = try container.decodeIfPresent(SpeechDetection.self, forKey: .vad) }
         task = try container.decodeIfPresent(WhisperTask.self, forKey: .task) ?? .transcribe
         multilingual = try container.decodeIfPresent(Bool.self, forKey: .multilingual) ?? false
+        model = try container.decodeIfPresent(String.self, forKey: .model)
+        temperature = try container.decodeIfPresent(Double.self, forKey: .temperature)
+        audioURL = try container.decodeIfPresent(String.self, forKey: .audioURL)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -67,6 +83,9 @@ extension JobOptions: Codable {
         try container.encode(vad, forKey: .vad)
         try container.encode(task, forKey: .task)
         try container.encode(multilingual, forKey: .multilingual)
+        try container.encodeIfPresent(model, forKey: .model)
+        try container.encodeIfPresent(temperature, forKey: .temperature)
+        try container.encodeIfPresent(audioURL, forKey: .audioURL)
     }
 
     /// The document stored in a job's `options` column.

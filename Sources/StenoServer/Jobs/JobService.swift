@@ -121,11 +121,12 @@ package final class JobService: Sendable {
         /// Time from creation to deletion; nil for the default retention.
         package var lifetime: TimeInterval?
         package var webhook: WebhookRequest?
-        /// The received audio, a local file this call consumes, and its size.
-        package var audio: URL
+        /// The received audio, a local file this call consumes, and its size; nil for a job whose worker fetches
+        /// its `audio_url`.
+        package var audio: URL?
         package var audioBytes: Int64
 
-        package init(options: JobOptions, lifetime: TimeInterval? = nil, webhook: WebhookRequest? = nil, audio: URL, audioBytes: Int64) {
+        package init(options: JobOptions, lifetime: TimeInterval? = nil, webhook: WebhookRequest? = nil, audio: URL?, audioBytes: Int64) {
             self.options = options
             self.lifetime = lifetime
             self.webhook = webhook
@@ -140,7 +141,8 @@ package final class JobService: Sendable {
         defer { admission.release() }
         let id = SystemRandom.uuid()
         let now = clock.now()
-        let audioPath = try await blobs.commitAudio(request.audio, jobID: id)
+        var audioPath: String?
+        if let audio = request.audio { audioPath = try await blobs.commitAudio(audio, jobID: id) }
         var record = Job(
             id: id, options: request.options, createdAt: now,
             expiresAt: now.addingTimeInterval(request.lifetime ?? settings.retention),
@@ -154,11 +156,11 @@ package final class JobService: Sendable {
             job = try await store.insert(
                 record, limits: InsertLimits(maxActiveJobsPerTenant: settings.maxJobsPerTenant, maxPendingJobs: settings.maxQueuedJobs))
         } catch {
-            await blobs.remove(audioPath)
+            if let audioPath { await blobs.remove(audioPath) }
             throw error
         }
         if job.id != id {
-            await blobs.remove(audioPath)
+            if let audioPath { await blobs.remove(audioPath) }
         } else {
             events.publish(.accepted(id))
         }
@@ -182,6 +184,20 @@ package final class JobService: Sendable {
         }
         if let reason = job.deletionReason { return .gone(job, reason) }
         return .found(job)
+    }
+
+    /// The job once it has finished (completed, failed or cancelled), or nil when `timeout` (real time, not the
+    /// job clock) runs out first or the job is gone. Reads the store every `pollInterval` (one indexed row), so
+    /// it sees a job whichever node's worker ran it. Throws `CancellationError` when the calling task is cancelled.
+    package func waitUntilFinished(id: UUID, tenant: String, timeout: TimeInterval, pollInterval: TimeInterval = 0.25) async throws -> Job? {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+        while true {
+            guard let job = try await store.job(id: id, tenant: tenant) else { return nil }
+            if job.state.isTerminal { return job }
+            let left = deadline - .now
+            if left <= .zero { return nil }
+            try await Task.sleep(for: min(.milliseconds(Int64(pollInterval * 1000)), left))
+        }
     }
 
     /// Pending jobs ahead of this one, plus one; nil when it is not pending.

@@ -1,52 +1,72 @@
 public import Foundation
 public import StenoEngine
-import Synchronization
 
 /// The product's engine: probes the upload with ffprobe and refuses it when its stated duration is over the
 /// server's limit (before spending anything on decoding), decodes with `AudioDecoder` (ffmpeg, sandboxed,
-/// stopped at the limit since containers can lie or state none), then runs `WhisperEngine`. One engine (one loaded model) is shared by every worker; each call runs on the
-/// worker's own inference thread.
+/// stopped at the limit since containers can lie or state none), then runs the `WhisperEngine` of the job's
+/// model. Each call runs on the worker's own inference thread.
 ///
-/// A process that never transcribes (an API node) reads only the model's language list and never loads the
-/// weights (`loadingModel: false`); the first transcription would load them.
+/// Models are served by name (`ModelCatalog`). At start only their language lists are read; the default model
+/// is loaded where workers run, the others when a job first asks for one (`LoadedModels` keeps them within the
+/// memory budget). A process that never transcribes (an API node) loads no weights (`loadingModel: false`).
 public final class WhisperTranscriber: Transcriber {
-    private let modelDirectory: URL
-    private let voiceActivityModel: URL?
-    private let threads: Int?
-    private let loaded: Mutex<WhisperEngine?>
+    public let models: ModelCatalog
+    private let loaded: LoadedModels<WhisperEngine>
     /// ffmpeg/ffprobe with the server's sandbox limits.
     public let decoder: AudioDecoder
     private let maxAudioSeconds: Double
-    public let supportedLanguages: Set<String>
 
-    /// Loads the model (with `loadingModel: false`, only its language list); throws `EngineError.invalidModel`
-    /// when it is missing or broken. Jobs asking for voice-activity detection need `voiceActivityModel`.
+    /// Reads every model's language list (throws `EngineError.invalidModel` when one is missing or broken) and,
+    /// with `loadingModel`, loads the default model. Jobs asking for voice-activity detection need
+    /// `voiceActivityModel`. `memoryBudget` bounds the bytes of models kept loaded at once (nil: no bound).
     public init(
-        modelDirectory: URL, voiceActivityModel: URL? = nil, threads: Int?, maxAudioSeconds: Double, ffmpegPath: String = "ffmpeg",
+        models sources: [ModelSource], defaultModel: String? = nil, memoryBudget: Int64? = nil,
+        voiceActivityModel: URL? = nil, threads: Int?, maxAudioSeconds: Double, ffmpegPath: String = "ffmpeg",
         ffprobePath: String = "ffprobe", decoderTimeout: Double = 300, decoderCPUSeconds: Int? = nil,
         decoderMemoryBytes: Int = AudioDecoder.defaultMemoryBytes, scratchDirectory: URL? = nil, loadingModel: Bool = true
     ) throws {
-        self.modelDirectory = modelDirectory
-        self.voiceActivityModel = voiceActivityModel
-        self.threads = threads
-        let engine = loadingModel
-            ? try WhisperEngine(modelDirectory: modelDirectory, threads: threads, voiceActivityModel: voiceActivityModel) : nil
-        loaded = Mutex(engine)
+        var entries: [ModelCatalog.Entry] = []
+        var sizes: [String: Int64] = [:]
+        for source in sources {
+            entries.append(.init(name: source.name, languages: Set(try WhisperEngine.supportedLanguages(modelDirectory: source.directory))))
+            sizes[source.name] = Self.memoryEstimate(source.directory)
+        }
+        do {
+            models = try ModelCatalog(entries: entries, defaultName: defaultModel)
+        } catch let unknown as ModelNotServed {
+            throw ConfigurationError(description: "--default-model/STENO_DEFAULT_MODEL=\(unknown.requested) is none of the served models (\(unknown.served.joined(separator: ", ")))")
+        }
+        let directories = Dictionary(uniqueKeysWithValues: sources.map { ($0.name, $0.directory) })
+        loaded = try LoadedModels(bytes: sizes, budget: memoryBudget) { name in
+            try WhisperEngine(modelDirectory: directories[name]!, threads: threads, voiceActivityModel: voiceActivityModel)
+        }
         decoder = AudioDecoder(
             ffmpegPath: ffmpegPath, ffprobePath: ffprobePath, timeoutSeconds: decoderTimeout,
             cpuSeconds: decoderCPUSeconds, memoryBytes: decoderMemoryBytes, scratchDirectory: scratchDirectory)
         self.maxAudioSeconds = maxAudioSeconds
-        supportedLanguages = Set(try engine?.supportedLanguages ?? WhisperEngine.supportedLanguages(modelDirectory: modelDirectory))
+        // A broken default model (or VAD file) stops the start, not the first job.
+        if loadingModel { try loaded.withModel(models.defaultName) { _ in } }
     }
 
-    /// Whether the weights are in memory.
-    public var isModelLoaded: Bool { loaded.withLock { $0 != nil } }
+    /// One model, served under its folder's name.
+    public convenience init(
+        modelDirectory: URL, voiceActivityModel: URL? = nil, threads: Int?, maxAudioSeconds: Double, ffmpegPath: String = "ffmpeg",
+        ffprobePath: String = "ffprobe", decoderTimeout: Double = 300, decoderCPUSeconds: Int? = nil,
+        decoderMemoryBytes: Int = AudioDecoder.defaultMemoryBytes, scratchDirectory: URL? = nil, loadingModel: Bool = true
+    ) throws {
+        try self.init(
+            models: [ModelSource(directory: modelDirectory)], voiceActivityModel: voiceActivityModel, threads: threads,
+            maxAudioSeconds: maxAudioSeconds, ffmpegPath: ffmpegPath, ffprobePath: ffprobePath, decoderTimeout: decoderTimeout,
+            decoderCPUSeconds: decoderCPUSeconds, decoderMemoryBytes: decoderMemoryBytes, scratchDirectory: scratchDirectory,
+            loadingModel: loadingModel)
+    }
 
-    /// The engine `steno serve` runs: model, threads, duration limit and decoder sandbox from the configuration.
-    /// The weights are loaded only where workers run (an API node needs the language list alone).
+    /// The engine `steno serve` runs: models, threads, duration limit and decoder sandbox from the configuration.
+    /// Weights are loaded only where workers run (an API node needs the language lists alone).
     public convenience init(configuration: ServerConfiguration) throws {
         try self.init(
-            modelDirectory: configuration.modelDirectory, voiceActivityModel: configuration.vadModel, threads: configuration.threads,
+            models: configuration.models, defaultModel: configuration.defaultModel, memoryBudget: configuration.modelMemoryBytes,
+            voiceActivityModel: configuration.vadModel, threads: configuration.threads,
             maxAudioSeconds: configuration.maxAudioSeconds, ffmpegPath: configuration.ffmpegPath,
             decoderTimeout: configuration.decoderTimeout, decoderCPUSeconds: configuration.decoderCPUSeconds,
             decoderMemoryBytes: Int(configuration.decoderMemoryBytes),
@@ -54,18 +74,20 @@ public final class WhisperTranscriber: Transcriber {
             loadingModel: configuration.role.runsWorkers)
     }
 
-    /// The loaded engine, loading it now if this process started without it.
-    private func engine() throws -> WhisperEngine {
-        try loaded.withLock { engine in
-            if let engine { return engine }
-            let fresh = try WhisperEngine(modelDirectory: modelDirectory, threads: threads, voiceActivityModel: voiceActivityModel)
-            engine = fresh
-            return fresh
-        }
+    /// Whether the default model's weights are in memory.
+    public var isModelLoaded: Bool { loadedModels.contains(models.defaultName) }
+
+    public var loadedModels: [String] { loaded.loadedNames }
+
+    /// Memory a loaded model takes, for the budget: twice its weight file, since float16 weights the engine
+    /// computes with in float32 are widened (an upper bound; measured resident growth is about 1.3x the file).
+    static func memoryEstimate(_ directory: URL) -> Int64 {
+        let size = (try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("model.bin").path)[.size]) as? NSNumber
+        return 2 * (size?.int64Value ?? 0)
     }
 
     public func transcribe(
-        file: URL, options: TranscriptionOptions,
+        file: URL, model: String, options: TranscriptionOptions,
         progress: @escaping TranscriptionProgress, isCancelled: @escaping CancellationCheck
     ) throws -> TranscriptionResult {
         let probe = try decoder.probe(file: file)
@@ -77,7 +99,13 @@ public final class WhisperTranscriber: Transcriber {
         // rather than held on the heap: a file that lies about its length costs neither memory nor hours.
         let audio = try decoder.decode(file: file, limitSeconds: maxAudioSeconds)
         if isCancelled() { throw EngineError.cancelled }
-        return try engine().transcribe(audio: audio, options: options, progress: progress, isCancelled: isCancelled)
+        do {
+            return try loaded.withModel(model, isCancelled: isCancelled) { engine in
+                try engine.transcribe(audio: audio, options: options, progress: progress, isCancelled: isCancelled)
+            }
+        } catch let unknown as ModelNotServed {
+            throw JobFailure(code: "model_not_found", message: unknown.description)
+        }
     }
 
     private func tooLong(_ seconds: Double) -> JobFailure {

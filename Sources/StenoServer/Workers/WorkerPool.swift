@@ -23,8 +23,14 @@ public final class WorkerPool: Service {
         /// SQLite: space held back on the data directory's disk so that a job can be handed back when the disk
         /// is full (the database shares that disk). Nil with PostgreSQL, whose disk is elsewhere.
         var spaceReserve: SpaceReserve?
+        /// Fetches the audio of jobs submitted by `audio_url`.
+        var downloader: AudioDownloader
 
         init(_ configuration: ServerConfiguration) {
+            var download = AudioDownloader.Settings(maxBytes: configuration.maxUploadBytes, timeout: configuration.audioURLTimeout)
+            download.stallTimeout = configuration.uploadStallTimeout
+            // The allowlist was checked when the settings were read.
+            downloader = AudioDownloader(policy: (try? CallbackPolicy(allowlist: configuration.audioURLAllow)) ?? CallbackPolicy(), settings: download)
             workers = max(1, configuration.workers)
             leaseDuration = configuration.leaseDuration
             heartbeatInterval = configuration.heartbeatInterval
@@ -143,7 +149,9 @@ public final class WorkerPool: Service {
         log[metadataKey: "attempt"] = "\(job.attempts)"
         log.info("transcription started")
 
-        guard let audioPath = job.audioPath else {
+        let audioPath = job.audioPath
+        let audioURL = job.options.audioURL
+        if audioPath == nil, audioURL == nil {
             _ = try? await jobs.fail(lease, failure: JobFailure(code: "audio_missing", message: "the job's audio is gone"))
             return
         }
@@ -170,19 +178,31 @@ public final class WorkerPool: Service {
                 }
             }
             let options = job.options.transcriptionOptions
+            let model = job.options.model ?? transcriber.models.defaultName
             let result: Result<TranscriptionResult, any Error>
             do {
                 let transcriber = self.transcriber
                 let aborting = self.aborting
-                // A local file for the decoder: the file itself on one machine, a download from the database otherwise.
-                result = .success(try await jobs.blobs.withLocalFile(audioPath) { file in
+                let run: @Sendable (URL) async throws -> TranscriptionResult = { file in
                     try await InferenceThread.run(name: "steno-inference") {
                         try transcriber.transcribe(
-                            file: file, options: options,
+                            file: file, model: model, options: options,
                             progress: { fraction in progress.withLock { $0 = max($0, fraction) } },
                             isCancelled: { leaseLost.current || aborting.current })
                     }
-                })
+                }
+                if let audioPath {
+                    // A local file for the decoder: the file itself on one machine, a download from the database otherwise.
+                    result = .success(try await jobs.blobs.withLocalFile(audioPath, run))
+                } else {
+                    // Submitted by URL: fetched by this attempt into a scratch file, gone after it.
+                    let scratch = jobs.blobs.temporaryFile()
+                    defer { try? FileManager.default.removeItem(at: scratch) }
+                    let bytes = try await settings.downloader.download(
+                        audioURL ?? "", to: scratch, isCancelled: { leaseLost.current || aborting.current })
+                    log.info("audio fetched", metadata: ["bytes": "\(bytes)"])
+                    result = .success(try await run(scratch))
+                }
             } catch {
                 result = .failure(error)
             }

@@ -381,7 +381,7 @@ import Testing
 
             let document = try await client.execute(uri: "/openapi.yaml", method: .get)
             #expect(String(buffer: document.body).hasPrefix("openapi: 3.1.0"))
-            let docs = String(buffer: try await client.execute(uri: "/docs", method: .get).body)
+            let docs = String(buffer: try await client.execute(uri: "/docs/reference", method: .get).body)
             #expect(docs.contains("<code>/transcribe/{job_id}</code>"))
             #expect(docs.contains("JobStatus"))
         }

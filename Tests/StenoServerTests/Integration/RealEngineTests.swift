@@ -221,9 +221,9 @@ enum Fixtures {
         configuration.role = .api
         let transcriber = try WhisperTranscriber(configuration: configuration)
         #expect(!transcriber.isModelLoaded)
-        #expect(transcriber.supportedLanguages == ["en"])
+        #expect(transcriber.models.defaultEntry.languages == ["en"])
         let result = try transcriber.transcribe(
-            file: Fixtures.recording("0920"), options: TranscriptionOptions(), progress: { _ in }, isCancelled: { false })
+            file: Fixtures.recording("0920"), model: transcriber.models.defaultName, options: TranscriptionOptions(), progress: { _ in }, isCancelled: { false })
         #expect(transcriber.isModelLoaded)
         #expect(Fixtures.recall(result.text, reference: try Fixtures.reference("0920")) >= 0.8, "\(result.text)")
         configuration.role = .all

@@ -285,14 +285,15 @@ extension TestClientProtocol {
 
 /// An engine whose transcriptions wait until the test releases them (or the job is cancelled).
 final class HeldTranscriber: Transcriber, @unchecked Sendable {
-    let supportedLanguages: Set<String> = ["en"]
+    let models = ModelCatalog.single(languages: ["en"])
     private let released = NSLock()
     private var isReleased = false
 
     func release() { released.withLock { isReleased = true } }
 
     func transcribe(
-        file: URL, options: TranscriptionOptions, progress: @escaping TranscriptionProgress, isCancelled: @escaping CancellationCheck
+        file: URL, model: String, options: TranscriptionOptions, progress: @escaping TranscriptionProgress,
+        isCancelled: @escaping CancellationCheck
     ) throws -> TranscriptionResult {
         let deadline = Date().addingTimeInterval(30)
         while !released.withLock({ isReleased }), Date() < deadline {

@@ -28,6 +28,9 @@ final class RawConnection: @unchecked Sendable {
 
     deinit { close(descriptor) }
 
+    /// Ends the connection in both directions, as a client that goes away does.
+    func shutDown() { _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+
     /// False once the server has closed the connection.
     @discardableResult
     func send(_ text: String) -> Bool {

@@ -46,28 +46,37 @@ final class ManualClock: WallClock, @unchecked Sendable {
 /// cancelled on a loaded machine), both honouring cancellation, `FLAKY…` fails
 /// transiently on its first attempt, anything else is transcribed at once as "transcript of N bytes".
 final class ScriptedTranscriber: Transcriber, @unchecked Sendable {
-    /// `["en"]` as an English-only model; a multilingual model's list for the multilingual options.
-    let supportedLanguages: Set<String>
+    let models: ModelCatalog
     private let lock = NSLock()
 
+    /// One model: `["en"]` as an English-only model; a multilingual model's list for the multilingual options.
     init(languages: Set<String> = ["en"]) {
-        supportedLanguages = languages
+        models = .single(languages: languages)
+    }
+
+    init(models: ModelCatalog) {
+        self.models = models
     }
     private var calls: [String: Int] = [:]
     private(set) var cancelledRuns = 0
     private var lastOptions: TranscriptionOptions?
+    private var lastModel: String?
 
     /// The engine options of the latest transcription.
     var latestOptions: TranscriptionOptions? { lock.withLock { lastOptions } }
+    /// The model the latest transcription ran on.
+    var latestModel: String? { lock.withLock { lastModel } }
 
     func calls(for file: URL) -> Int { lock.withLock { calls[file.lastPathComponent] ?? 0 } }
 
     func transcribe(
-        file: URL, options: TranscriptionOptions, progress: @escaping TranscriptionProgress, isCancelled: @escaping CancellationCheck
+        file: URL, model: String, options: TranscriptionOptions, progress: @escaping TranscriptionProgress,
+        isCancelled: @escaping CancellationCheck
     ) throws -> TranscriptionResult {
         let data = try Data(contentsOf: file)
         let call = lock.withLock { () -> Int in
             lastOptions = options
+            lastModel = model
             calls[file.lastPathComponent, default: 0] += 1
             return calls[file.lastPathComponent]!
         }
@@ -174,12 +183,13 @@ struct TestServer {
     init(
         clock: ManualClock = ManualClock(),
         languages: Set<String> = ["en"],
+        models: ModelCatalog? = nil,
         _ adjust: (inout ServerConfiguration) -> Void = { _ in }
     ) throws {
         directory = try TemporaryDirectory()
         var configuration = ServerConfiguration.testing(dataDirectory: directory.url)
         adjust(&configuration)
-        transcriber = ScriptedTranscriber(languages: languages)
+        transcriber = models.map { ScriptedTranscriber(models: $0) } ?? ScriptedTranscriber(languages: languages)
         self.clock = clock
         service = try buildApplication(configuration: configuration, transcriber: transcriber, clock: clock)
     }

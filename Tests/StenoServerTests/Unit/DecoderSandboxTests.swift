@@ -84,7 +84,7 @@ import Testing
         #expect(transcriber.decoder.cpuSeconds == 1)
         #expect(transcriber.decoder.memoryBytes == 1 << 30)
         #expect {
-            try transcriber.transcribe(file: flac, options: TranscriptionOptions(), progress: { _ in }, isCancelled: { false })
+            try transcriber.transcribe(file: flac, model: transcriber.models.defaultName, options: TranscriptionOptions(), progress: { _ in }, isCancelled: { false })
         } throws: { error in
             (error as? EngineError)?.code == "decoder_limit_exceeded"
         }
@@ -112,7 +112,7 @@ import Testing
         let transcriber = try WhisperTranscriber(
             modelDirectory: Fixtures.model, voiceActivityModel: Fixtures.vadModel, threads: 1, maxAudioSeconds: 600)
         #expect {
-            try transcriber.transcribe(file: liar, options: TranscriptionOptions(), progress: { _ in }, isCancelled: { false })
+            try transcriber.transcribe(file: liar, model: transcriber.models.defaultName, options: TranscriptionOptions(), progress: { _ in }, isCancelled: { false })
         } throws: { error in
             (error as? JobFailure)?.code == "audio_too_long"
         }

@@ -160,7 +160,7 @@ struct LongFormTranscription {
 
             let split = splitSegments(tokens: result.sequence.tokens, timeOffset: window.timeOffset, segmentSize: window.frames,
                                       segmentDuration: window.duration)
-            var windowSegments = transcribedSegments(split.segments, of: result, firstID: segments.count, language: windowLanguage)
+            var windowSegments = transcribedSegments(split.segments, of: result, window: window, firstID: segments.count, language: windowLanguage)
             if options.wordTimestamps, !windowSegments.isEmpty {
                 started = Clock.now
                 let aligner = WordAligner(engine: engine, language: windowLanguage, task: options.task)
@@ -248,13 +248,13 @@ struct LongFormTranscription {
     }
 
     /// The split pieces of a window as transcript segments, without empty or zero-length ones.
-    private func transcribedSegments(_ pieces: [SplitSegment], of result: Attempt, firstID: Int, language: String) -> [TranscribedSegment] {
+    private func transcribedSegments(_ pieces: [SplitSegment], of result: Attempt, window: Window, firstID: Int, language: String) -> [TranscribedSegment] {
         var segments: [TranscribedSegment] = []
         for piece in pieces {
             let text = engine.tokenizer.decode(piece.tokens)
             if piece.start == piece.end || text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { continue }
             segments.append(TranscribedSegment(
-                id: firstID + segments.count, start: piece.start, end: piece.end, text: text,
+                id: firstID + segments.count, seek: window.seek, start: piece.start, end: piece.end, text: text,
                 tokens: piece.tokens, temperature: Double(result.temperature),
                 avgLogprob: Double(result.sequence.averageLogProb), compressionRatio: result.ratio,
                 noSpeechProb: Double(result.sequence.noSpeechProb), language: language))
