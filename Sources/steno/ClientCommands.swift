@@ -20,6 +20,7 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "transcribe, or translate (to English; multilingual models only).") var task: WhisperTask?
     @Flag(help: "Detect the language of every 30 s window (code-switching; multilingual models only).") var multilingual = false
     @Option(help: "One sampling temperature (0-1; 0, the default, falls back to higher ones when a window fails).") var temperature: Double?
+    @Option(help: "Beam width, 1 (greedy) to 16 (the server's default is 5).") var beam: Int?
     @Option(help: "Seconds until the job and its files are deleted.") var deleteAfter: Int?
     @Flag(help: "Wait for the transcript, with a progress bar on standard error.") var wait = false
     @Option(help: "With --wait: text, json, srt or vtt.") var format: String = "text"
@@ -35,6 +36,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if let model { fields["model"] = model }
         if let language { fields["language"] = language }
         if let temperature { fields["temperature"] = String(temperature) }
+        if let beam { fields["beam_size"] = String(beam) }
         if let prompt { fields["prompt"] = prompt }
         if wordTimestamps { fields["word_timestamps"] = "true" }
         if vad { fields.merge(speech.formFields) { $1 } } else { fields["vad"] = "false" }

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <spawn.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "steno_system.h"
@@ -16,4 +17,8 @@ int steno_make_temporary_file(char *template_path) {
 
 int steno_make_pipe(int ends[2]) {
     return pipe2(ends, O_CLOEXEC);
+}
+
+int steno_release_free_memory(void) {
+    return malloc_trim(0);
 }

@@ -40,6 +40,13 @@ struct JobOptionsForm {
             // 0 is the default: greedy first, falling back to higher temperatures on failure.
             options.temperature = temperature > 0 ? temperature : nil
         }
+        if let beam = fields["beam_size"]?.trimmingCharacters(in: .whitespaces), !beam.isEmpty {
+            guard let width = Int(beam), Self.beamSizes.contains(width) else {
+                throw APIError(.unprocessableContent, code: "invalid_option",
+                               message: "beam_size must be a whole number from \(Self.beamSizes.lowerBound) to \(Self.beamSizes.upperBound), not '\(beam)'")
+            }
+            options.beamSize = width
+        }
         // An English-only model has one language: it can neither translate nor tell languages apart.
         if !model.isMultilingual {
             let served = models.entries.filter(\.isMultilingual).map(\.name)
@@ -55,6 +62,9 @@ struct JobOptionsForm {
         }
         return options
     }
+
+    /// Beam widths a job may ask for: 1 (greedy) up to a width whose cost stays within a few times the default's.
+    static let beamSizes = 1...16
 
     /// faster-whisper's `vad_parameters`, by their names and units, over its defaults. (Ignored with `vad=false`.)
     private func speechDetection(_ fields: [String: String]) throws -> SpeechDetection {

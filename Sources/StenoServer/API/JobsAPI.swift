@@ -170,7 +170,8 @@ enum JobPresenter {
 
     static func options(_ options: JobOptions) -> Components.Schemas.JobOptions {
         .init(
-            model: options.model, language: options.language, temperature: options.temperature, prompt: options.prompt,
+            model: options.model, language: options.language, temperature: options.temperature, beamSize: options.beamSize,
+            prompt: options.prompt,
             wordTimestamps: options.wordTimestamps, vad: options.vad != nil,
             task: .init(rawValue: options.task.rawValue)!, multilingual: options.multilingual,
             vadParameters: options.vad.map { detection in

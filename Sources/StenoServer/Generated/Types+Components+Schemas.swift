@@ -58,6 +58,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/TranscribeRequest/temperature`.
             package var temperature: Swift.Double?
+            /// Beam width of the decoder; `1` decodes greedily (faster, a little less accurate).
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/beam_size`.
+            package var beamSize: Swift.Int?
             /// Text that conditions the first window (names, jargon, style).
             ///
             /// - Remark: Generated from `#/components/schemas/TranscribeRequest/prompt`.
@@ -135,6 +139,7 @@ extension Components {
             ///   - model: A model this server serves (`GET /v1/models` and `/readyz` list them); omitted means the server's
             ///   - language: ISO 639-1 code, one the chosen model knows (`422 unsupported_language` otherwise). Omitted means
             ///   - temperature: Sampling temperature. `0` decodes greedily (beam search) and falls back to higher temperatures when a
+            ///   - beamSize: Beam width of the decoder; `1` decodes greedily (faster, a little less accurate).
             ///   - prompt: Text that conditions the first window (names, jargon, style).
             ///   - wordTimestamps: Add words with their times and probabilities to each segment.
             ///   - task:
@@ -155,6 +160,7 @@ extension Components {
                 model: Swift.String? = nil,
                 language: Swift.String? = nil,
                 temperature: Swift.Double? = nil,
+                beamSize: Swift.Int? = nil,
                 prompt: Swift.String? = nil,
                 wordTimestamps: Swift.Bool? = nil,
                 task: Components.Schemas.Task? = nil,
@@ -175,6 +181,7 @@ extension Components {
                 self.model = model
                 self.language = language
                 self.temperature = temperature
+                self.beamSize = beamSize
                 self.prompt = prompt
                 self.wordTimestamps = wordTimestamps
                 self.task = task
@@ -196,6 +203,7 @@ extension Components {
                 case model
                 case language
                 case temperature
+                case beamSize = "beam_size"
                 case prompt
                 case wordTimestamps = "word_timestamps"
                 case task
@@ -283,6 +291,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/JobOptions/temperature`.
             package var temperature: Swift.Double?
+            /// The beam width asked for; absent for the default, 5.
+            ///
+            /// - Remark: Generated from `#/components/schemas/JobOptions/beam_size`.
+            package var beamSize: Swift.Int?
             /// - Remark: Generated from `#/components/schemas/JobOptions/prompt`.
             package var prompt: Swift.String?
             /// - Remark: Generated from `#/components/schemas/JobOptions/word_timestamps`.
@@ -303,6 +315,7 @@ extension Components {
             ///   - model: The model that transcribes the job (absent only for jobs from before models had names).
             ///   - language:
             ///   - temperature: The fixed sampling temperature; absent for the default fallback from 0.
+            ///   - beamSize: The beam width asked for; absent for the default, 5.
             ///   - prompt:
             ///   - wordTimestamps:
             ///   - vad: Whether voice-activity detection runs.
@@ -313,6 +326,7 @@ extension Components {
                 model: Swift.String? = nil,
                 language: Swift.String? = nil,
                 temperature: Swift.Double? = nil,
+                beamSize: Swift.Int? = nil,
                 prompt: Swift.String? = nil,
                 wordTimestamps: Swift.Bool,
                 vad: Swift.Bool,
@@ -323,6 +337,7 @@ extension Components {
                 self.model = model
                 self.language = language
                 self.temperature = temperature
+                self.beamSize = beamSize
                 self.prompt = prompt
                 self.wordTimestamps = wordTimestamps
                 self.vad = vad
@@ -334,6 +349,7 @@ extension Components {
                 case model
                 case language
                 case temperature
+                case beamSize = "beam_size"
                 case prompt
                 case wordTimestamps = "word_timestamps"
                 case vad

@@ -22,6 +22,8 @@ public struct JobOptions: Sendable, Hashable {
     public var multilingual: Bool
     /// One fixed sampling temperature (above 0, up to 1) instead of the default fallback from 0 upwards.
     public var temperature: Double?
+    /// Beam width (1 decodes greedily); nil for the engine's default, 5.
+    public var beamSize: Int?
     /// Where the worker fetches the recording, for a job submitted by URL (no uploaded file). Kept with the job,
     /// never shown by the API or logged (its query may carry a signature).
     public var audioURL: String?
@@ -48,6 +50,7 @@ public struct JobOptions: Sendable, Hashable {
         var options = TranscriptionOptions(
             language: language, wordTimestamps: wordTimestamps, initialPrompt: prompt, vad: vad, task: task, multilingual: multilingual)
         if let temperature { options.temperatures = [Float(temperature)] }
+        if let beamSize { options.beamSize = beamSize }
         return options
     }
 }
@@ -56,6 +59,7 @@ extension JobOptions: Codable {
     enum CodingKeys: String, CodingKey {
         case model, language, prompt, vad, task, multilingual, temperature
         case audioURL = "audio_url"
+        case beamSize = "beam_size"
         case wordTimestamps = "word_timestamps"
     }
 
@@ -73,6 +77,7 @@ extension JobOptions: Codable {
         model = try container.decodeIfPresent(String.self, forKey: .model)
         temperature = try container.decodeIfPresent(Double.self, forKey: .temperature)
         audioURL = try container.decodeIfPresent(String.self, forKey: .audioURL)
+        beamSize = try container.decodeIfPresent(Int.self, forKey: .beamSize)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -86,6 +91,7 @@ extension JobOptions: Codable {
         try container.encodeIfPresent(model, forKey: .model)
         try container.encodeIfPresent(temperature, forKey: .temperature)
         try container.encodeIfPresent(audioURL, forKey: .audioURL)
+        try container.encodeIfPresent(beamSize, forKey: .beamSize)
     }
 
     /// The document stored in a job's `options` column.

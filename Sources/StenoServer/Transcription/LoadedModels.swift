@@ -84,6 +84,9 @@ package final class LoadedModels<Model: Sendable>: @unchecked Sendable {
                     }
                 } else if let victim = leastRecentlyUsedIdle() {
                     slots[victim]!.state = .unloaded
+                    // The weights were freed, but the allocator keeps freed pages for reuse unless asked: give
+                    // them back, so that the process's resident size follows the budget.
+                    Self.returnFreedMemory()
                 } else {
                     // Every loaded model is in use: wait for a release (or a cancellation).
                     condition.wait(until: Date().addingTimeInterval(0.5))
@@ -116,5 +119,9 @@ package final class LoadedModels<Model: Sendable>: @unchecked Sendable {
             guard case .loaded = slot.value.state else { return false }
             return slot.value.users == 0
         }.min { $0.value.lastUse < $1.value.lastUse }?.key
+    }
+
+    private static func returnFreedMemory() {
+        WhisperEngine.releaseFreedMemory()
     }
 }

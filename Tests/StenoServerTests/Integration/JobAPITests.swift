@@ -144,6 +144,32 @@ import Testing
         }
     }
 
+    /// `temperature` and `beam_size` reach the engine and the status; 0 is the default fallback, and values out
+    /// of range are refused.
+    @Test func decodingOptions() async throws {
+        let server = try TestServer()
+        try await server.service.app.test(.router) { client in
+            let created = try await client.submit(audio, fields: ["temperature": "0.4", "beam_size": "2"])
+            _ = try await client.wait(for: created, in: [.completed], store: server.service.store)
+            let options = try await client.status(created).options
+            #expect(options.temperature == 0.4 && options.beamSize == 2 && options.model == "tiny.en")
+            #expect(server.transcriber.latestOptions?.temperatures == [0.4])
+            #expect(server.transcriber.latestOptions?.beamSize == 2)
+
+            let fallback = try await client.submit(audio, fields: ["temperature": "0"])
+            _ = try await client.wait(for: fallback, in: [.completed], store: server.service.store)
+            #expect(try await client.status(fallback).options.temperature == nil)
+            #expect(server.transcriber.latestOptions?.temperatures == TranscriptionOptions().temperatures)
+            #expect(server.transcriber.latestOptions?.beamSize == 5)
+
+            for fields in [["temperature": "1.5"], ["temperature": "-0.1"], ["beam_size": "0"], ["beam_size": "17"], ["beam_size": "wide"]] {
+                let response = try await client.upload(MultipartForm(file: audio, fields: fields))
+                #expect(response.status == .unprocessableContent, "\(fields)")
+                #expect(try client.errorCode(response) == "invalid_option", "\(fields)")
+            }
+        }
+    }
+
     /// `task` and `multilingual` reach the engine and the status on a multilingual model; an English-only model
     /// refuses both at upload (`422 unsupported_task`), and a task that does not exist is `invalid_option`.
     @Test func translationAndCodeSwitchingOptions() async throws {

@@ -15,4 +15,8 @@ int steno_make_temporary_file(char *template_path);
 /// pipe2(ends, O_CLOEXEC): a pipe whose two ends close on exec. Returns 0, or -1 with errno set.
 int steno_make_pipe(int ends[2]);
 
+/// malloc_trim(0): gives the pages of freed memory back to the system (glibc keeps them for reuse otherwise).
+/// Returns 1 when some memory was released.
+int steno_release_free_memory(void);
+
 #endif
