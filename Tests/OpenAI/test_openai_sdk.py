@@ -394,6 +394,39 @@ class OpenAISDKTests(unittest.TestCase):
         finally:
             connection.close()
 
+    # -- streaming
+
+    def test_stream_gives_a_delta_per_window(self):
+        """stream=True on a recording of two 30 s windows: deltas as windows are decoded, then done."""
+        import tempfile
+        import wave
+        clips = sorted(f for f in os.listdir(LIBRIVOX) if f.endswith(".wav"))
+        with tempfile.NamedTemporaryFile(suffix=".wav", delete=False) as out:
+            path = out.name
+        try:
+            with wave.open(path, "wb") as joined:
+                for round_ in range(2):  # 2 x 24.7 s: two windows
+                    for clip in clips:
+                        with wave.open(f"{LIBRIVOX}/{clip}", "rb") as part:
+                            if round_ == 0 and clip == clips[0]:
+                                joined.setparams(part.getparams())
+                            joined.writeframes(part.readframes(part.getnframes()))
+            with open(path, "rb") as f:
+                stream = self.client.audio.transcriptions.create(file=f, model="whisper-1", stream=True)
+                events = list(stream)
+        finally:
+            os.unlink(path)
+        types = [e.type for e in events]
+        self.assertEqual(types[-1], "transcript.text.done", types)
+        deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+        self.assertGreaterEqual(len(deltas), 2, f"one delta per window expected: {deltas}")
+        done = events[-1]
+        self.assertEqual("".join(deltas).strip(), done.text)
+        references = []
+        with open(f"{LIBRIVOX}/transcription", encoding="utf-8") as f:
+            references = [re.sub(r"</?s>|\(.*\)", "", line).strip() for line in f if line.strip()]
+        self.assertMatches(done.text, " ".join(references), 0.8)
+
     # -- options
 
     def test_temperature(self):

@@ -10,7 +10,7 @@ struct NoopTranscriber: Transcriber {
 
     func transcribe(
         file: URL, model: String, options: TranscriptionOptions,
-        progress: @escaping TranscriptionProgress, isCancelled: @escaping CancellationCheck
+        progress: @escaping TranscriptionProgress, isCancelled: @escaping CancellationCheck, text: @escaping TranscriptionText
     ) throws -> TranscriptionResult {
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         return TranscriptionResult(text: "", language: "en", languageProbability: 1, duration: 1, segments: [])

@@ -205,6 +205,8 @@ public struct TranscriptionTimings: Sendable, Hashable {
 
 /// Reports the fraction (0…1) of the audio transcribed so far; called between windows.
 public typealias TranscriptionProgress = @Sendable (Double) -> Void
+/// Receives the text of each window as it is decoded, for callers that show a transcript as it grows.
+public typealias TranscriptionText = @Sendable (String) -> Void
 /// Asked between windows; `true` stops the transcription with `EngineError.cancelled`.
 public typealias CancellationCheck = @Sendable () -> Bool
 

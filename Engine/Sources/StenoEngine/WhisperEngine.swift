@@ -61,14 +61,15 @@ public final class WhisperEngine: Sendable {
         try transcribe(audio: DecodedAudio(samples: samples), options: options, progress: progress, isCancelled: isCancelled)
     }
 
-    /// Transcribes decoded audio in place (a mapped spool file is read, not copied).
+    /// Transcribes decoded audio in place (a mapped spool file is read, not copied). `text` receives each
+    /// window's text as soon as the window is decoded (in order; joined, they are the result's text untrimmed).
     public func transcribe(
         audio: DecodedAudio, options: TranscriptionOptions = TranscriptionOptions(),
-        progress: TranscriptionProgress? = nil, isCancelled: CancellationCheck? = nil
+        progress: TranscriptionProgress? = nil, isCancelled: CancellationCheck? = nil, text: TranscriptionText? = nil
     ) throws -> TranscriptionResult {
         // The features are computed from the samples at once; the samples are not needed after that.
         var transcription = try audio.withSamples { try LongFormTranscription(engine: self, samples: $0, options: options) }
-        return try transcription.run(progress: progress, isCancelled: isCancelled)
+        return try transcription.run(progress: progress, isCancelled: isCancelled, text: text)
     }
 
     /// Decodes `file` with ffmpeg (or the WAV fast path) and transcribes it.

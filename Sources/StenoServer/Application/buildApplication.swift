@@ -122,7 +122,8 @@ public func buildApplication(
                             models: transcriber.models),
             logger: logger, callbacks: callbacks)
         uploads.addRoutes(to: router)
-        OpenAIRoutes(uploads: uploads, models: transcriber.models, settings: .init(wait: configuration.openAIWait), logger: logger)
+        OpenAIRoutes(
+            uploads: uploads, models: transcriber.models, settings: .init(wait: configuration.openAIWait), live: workers.live, logger: logger)
             .addRoutes(to: router)
     } else {
         router.middlewares.add(WorkerNodeMiddleware(role: configuration.role))

@@ -18,6 +18,8 @@ struct OpenAIRequest: Sendable {
     var format: ResponseFormat
     /// `timestamp_granularities[]`; only meaningful with `verbose_json`.
     var granularities: Set<Granularity>
+    /// `stream=true`: server-sent events as windows are decoded instead of one answer.
+    var stream: Bool
 
     /// The OpenAI model name that clients send by default; it means the server's default model.
     static let defaultModelAlias = "whisper-1"
@@ -53,6 +55,17 @@ struct OpenAIRequest: Sendable {
                            message: "timestamp_granularities[]=word needs response_format=verbose_json")
         }
         self.granularities = granularities
+
+        let streamText = field("stream")?.lowercased()
+        guard streamText == nil || ["true", "false", "1", "0"].contains(streamText!) else {
+            throw APIError(.badRequest, code: "invalid_value", param: "stream", message: "stream must be true or false, not '\(streamText!)'")
+        }
+        stream = streamText == "true" || streamText == "1"
+        // OpenAI streams transcriptions only, as text: no subtitles or timings in the events.
+        if stream, task == .translate || !(format == .json || format == .text) {
+            throw APIError(.badRequest, code: "invalid_value", param: "stream",
+                           message: "stream=true is for transcriptions with response_format json or text")
+        }
 
         if task == .translate, field("language") != nil {
             // OpenAI's translations take no language: the spoken one is detected, the output is English.

@@ -38,12 +38,39 @@ enum OpenAIResponses {
         models.entries.map { Model(id: $0.name, created: created) } + [Model(id: OpenAIRequest.defaultModelAlias, created: created)]
     }
 
-    static func json(_ value: some Encodable) throws -> Response {
+    static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Response(
+        return encoder
+    }()
+
+    static func json(_ value: some Encodable) throws -> Response {
+        Response(
             status: .ok, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+
+    // MARK: - Stream events
+
+    struct Delta: Encodable {
+        let type = "transcript.text.delta"
+        let delta: String
+    }
+
+    struct Done: Encodable {
+        let type = "transcript.text.done"
+        let text: String
+        let usage: Usage
+    }
+
+    /// An error inside a stream: OpenAI's error body as the event's data (the SDK raises it).
+    struct StreamError: Encodable {
+        struct Detail: Encodable {
+            let message: String
+            let type: String
+            let code: String
+        }
+        let error: Detail
     }
 
     /// OpenAI answers `text`, `srt` and `vtt` as plain text; the SDK returns the body as a string.

@@ -22,6 +22,8 @@ struct OpenAIRoutes: Sendable {
     let uploads: UploadController
     let models: ModelCatalog
     let settings: Settings
+    /// The growing text of the jobs this node transcribes, for `stream=true`.
+    let live: LiveTranscripts
     let logger: Logger
     /// `created` of the model objects: when this server started.
     let started = Int(Date().timeIntervalSince1970)
@@ -68,6 +70,7 @@ struct OpenAIRoutes: Sendable {
         }
         // `receiveJob` calls `describe` for every new job (no idempotency replay here).
         guard let parsed else { throw APIError(.internalServerError, code: "internal_error", message: "the form was not read") }
+        if parsed.stream { return streamed(job) }
         let finished: Job?
         do {
             finished = try await jobs.waitUntilFinished(id: job.id, tenant: job.tenant, timeout: settings.wait)
@@ -104,6 +107,82 @@ struct OpenAIRoutes: Sendable {
                            headers: [HTTPField.Name("x-should-retry")!: "false"])
         default:
             throw APIError(.badRequest, code: "job_cancelled", message: "job \(id) was cancelled before it finished")
+        }
+    }
+
+    /// `stream=true`: OpenAI's server-sent events, `transcript.text.delta` for each window's text as this node's
+    /// worker decodes it (a job running on another node gives its text in one delta when it completes), then
+    /// `transcript.text.done` with the whole text. A failure is an event with OpenAI's error body. A comment
+    /// line every second finds out whether the client is still there: when it is not, its job is cancelled.
+    private func streamed(_ job: Job) -> Response {
+        let routes = self
+        let body = ResponseBody { writer in
+            var sent = ""
+            let deadline = ContinuousClock.now + .milliseconds(Int64(routes.settings.wait * 1000))
+            var lastPing = ContinuousClock.now
+            func event(_ value: any Encodable) async throws {
+                let data = try OpenAIResponses.encoder.encode(value)
+                try await writer.write(ByteBuffer(string: "data: " + String(decoding: data, as: UTF8.self) + "\n\n"))
+            }
+            do {
+                while true {
+                    let current = try await routes.jobs.store.job(id: job.id, tenant: job.tenant)
+                    if let text = routes.live.text(of: job.id), text.count > sent.count, text.hasPrefix(sent) {
+                        let delta = String(text.dropFirst(sent.count))
+                        // The first window's text starts with Whisper's space; the transcript does not.
+                        try await event(OpenAIResponses.Delta(delta: sent.isEmpty ? String(delta.drop { $0 == " " }) : delta))
+                        sent = text
+                    }
+                    guard let current else { break }
+                    if current.state.isTerminal {
+                        try await routes.finishStream(current, sent: sent, event: event)
+                        break
+                    }
+                    if ContinuousClock.now > deadline {
+                        try await event(OpenAIResponses.StreamError(error: .init(
+                            message: "the transcription did not finish within \(Int(routes.settings.wait)) s; it goes on as job \(job.id.uuidString.lowercased())",
+                            type: "server_error", code: "timeout")))
+                        break
+                    }
+                    if ContinuousClock.now - lastPing > .seconds(1) {
+                        try await writer.write(ByteBuffer(string: ": waiting\n\n"))
+                        lastPing = .now
+                    }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                try await writer.finish(nil)
+            } catch {
+                // The client went away (a write failed) or this task was cancelled: so goes the job.
+                await routes.abandon(job)
+                throw error
+            }
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// The last events of a stream: the rest of the text and `done`, or the failure.
+    private func finishStream(_ job: Job, sent: String, event: (any Encodable) async throws -> Void) async throws {
+        switch job.state {
+        case .completed:
+            guard case .result(_, let result) = try await jobs.retrieve(job) else {
+                try await event(OpenAIResponses.StreamError(error: .init(message: "the result was deleted before it could be sent", type: "server_error", code: "result_deleted")))
+                return
+            }
+            // The windows' text, joined and trimmed, is the result's text: what was not sent yet goes now (all
+            // of it when the job ran on another node).
+            let delivered = sent.trimmingCharacters(in: .whitespaces)
+            if result.text.hasPrefix(delivered), result.text.count > delivered.count {
+                try await event(OpenAIResponses.Delta(delta: String(result.text.dropFirst(delivered.count))))
+            }
+            try await event(OpenAIResponses.Done(text: result.text, usage: .init(seconds: result.duration)))
+            _ = try? await jobs.remove(job)
+        case .failed:
+            try await event(OpenAIResponses.StreamError(error: .init(
+                message: job.errorMessage ?? "the transcription failed", type: "invalid_request_error", code: job.errorCode ?? "transcription_failed")))
+            _ = try? await jobs.remove(job)
+        default:
+            try await event(OpenAIResponses.StreamError(error: .init(message: "the job was cancelled", type: "invalid_request_error", code: "job_cancelled")))
         }
     }
 

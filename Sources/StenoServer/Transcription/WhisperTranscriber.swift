@@ -88,7 +88,7 @@ public final class WhisperTranscriber: Transcriber {
 
     public func transcribe(
         file: URL, model: String, options: TranscriptionOptions,
-        progress: @escaping TranscriptionProgress, isCancelled: @escaping CancellationCheck
+        progress: @escaping TranscriptionProgress, isCancelled: @escaping CancellationCheck, text: @escaping TranscriptionText
     ) throws -> TranscriptionResult {
         let probe = try decoder.probe(file: file)
         guard probe.hasAudio else { throw EngineError.undecodableAudio("the file has no audio stream") }
@@ -101,7 +101,7 @@ public final class WhisperTranscriber: Transcriber {
         if isCancelled() { throw EngineError.cancelled }
         do {
             return try loaded.withModel(model, isCancelled: isCancelled) { engine in
-                try engine.transcribe(audio: audio, options: options, progress: progress, isCancelled: isCancelled)
+                try engine.transcribe(audio: audio, options: options, progress: progress, isCancelled: isCancelled, text: text)
             }
         } catch let unknown as ModelNotServed {
             throw JobFailure(code: "model_not_found", message: unknown.description)

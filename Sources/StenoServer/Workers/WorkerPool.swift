@@ -48,6 +48,8 @@ public final class WorkerPool: Service {
     private let metrics: StenoMetrics
     private let logger: Logger
     private let settings: Settings
+    /// The text of the jobs transcribing here, window by window (read by streaming requests).
+    package let live = LiveTranscripts()
     /// Wakes idle workers: signalled for every job the service accepts (`JobEvent.accepted`) and by LISTEN.
     package let wake = WakeSignal()
     /// A fresh id per process (the lease owner prefix), so a restarted node never mistakes its predecessor's
@@ -183,12 +185,16 @@ public final class WorkerPool: Service {
             do {
                 let transcriber = self.transcriber
                 let aborting = self.aborting
+                let live = self.live
+                let jobID = job.id
+                live.start(jobID)
                 let run: @Sendable (URL) async throws -> TranscriptionResult = { file in
                     try await InferenceThread.run(name: "steno-inference") {
                         try transcriber.transcribe(
                             file: file, model: model, options: options,
                             progress: { fraction in progress.withLock { $0 = max($0, fraction) } },
-                            isCancelled: { leaseLost.current || aborting.current })
+                            isCancelled: { leaseLost.current || aborting.current },
+                            text: { text in live.append(text, to: jobID) })
                     }
                 }
                 if let audioPath {
@@ -209,6 +215,8 @@ public final class WorkerPool: Service {
             group.cancelAll()
             return result
         }
+        // Kept until the outcome is recorded, so that a streaming request sees the text until the job is final.
+        defer { live.finish(job.id) }
         let seconds = started.duration(to: .now).seconds
 
         do {

@@ -77,7 +77,10 @@ import Testing
         try await Source.run { source in
             let server = try TestServer {
                 $0.audioURLAllow = ["127.0.0.1"]
-                $0.audioURLTimeout = 2
+                // The slow source sends four bytes, then nothing: the stall limit ends it (the whole-download
+                // limit stays generous, for the retried source on a loaded machine).
+                $0.uploadStallTimeout = 1
+                $0.audioURLTimeout = 30
                 $0.maxUploadBytes = 1 << 20
             }
             try await server.service.app.test(.live) { client in

@@ -128,6 +128,33 @@ import Testing
         }
     }
 
+    /// `stream=true`: a delta per window as the worker decodes it, then `done` with the whole text.
+    @Test func streamsTheTextAsWindowsAreDecoded() async throws {
+        let server = try TestServer()
+        try await server.service.app.test(.router) { client in
+            let response = try await post(client, file: Data("SLOW audio".utf8), fields: [("stream", "true"), ("model", "whisper-1")])
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "text/event-stream")
+            let events = String(buffer: response.body).components(separatedBy: "\n\n")
+                .filter { $0.hasPrefix("data: ") }
+                .map { try! JSONSerialization.jsonObject(with: Data($0.dropFirst(6).utf8)) as! [String: Any] }
+            let deltas = events.filter { $0["type"] as? String == "transcript.text.delta" }.compactMap { $0["delta"] as? String }
+            // The scripted engine reports five windows of text over two seconds, read as they come (two windows
+            // may share an event on a busy machine); the result's own text follows.
+            #expect(deltas.count >= 2, "\(deltas)")
+            #expect(deltas.joined().hasPrefix("part 1. part 2. part 3. part 4. part 5."), "\(deltas)")
+            let done = try #require(events.last)
+            #expect(done["type"] as? String == "transcript.text.done")
+            #expect(done["text"] as? String == "transcript of 10 bytes")
+
+            let subtitles = try await post(client, file: audio, fields: [("stream", "true"), ("response_format", "srt")])
+            #expect(subtitles.status == .badRequest)
+            let failing = try await post(client, file: Data("GARBAGE".utf8), fields: [("stream", "true")])
+            let failure = String(buffer: failing.body)
+            #expect(failure.contains("\"code\":\"undecodable_audio\""), "\(failure)")
+        }
+    }
+
     @Test func aWrongKeyIsInvalidAPIKey() async throws {
         let server = try TestServer { try! $0.apiKeys.add(list: "alice=\(TenancyTests.aliceKey)", source: "test") }
         try await server.service.app.test(.router) { client in

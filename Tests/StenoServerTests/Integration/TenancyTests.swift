@@ -293,7 +293,7 @@ final class HeldTranscriber: Transcriber, @unchecked Sendable {
 
     func transcribe(
         file: URL, model: String, options: TranscriptionOptions, progress: @escaping TranscriptionProgress,
-        isCancelled: @escaping CancellationCheck
+        isCancelled: @escaping CancellationCheck, text: @escaping TranscriptionText
     ) throws -> TranscriptionResult {
         let deadline = Date().addingTimeInterval(30)
         while !released.withLock({ isReleased }), Date() < deadline {

@@ -71,7 +71,7 @@ final class ScriptedTranscriber: Transcriber, @unchecked Sendable {
 
     func transcribe(
         file: URL, model: String, options: TranscriptionOptions, progress: @escaping TranscriptionProgress,
-        isCancelled: @escaping CancellationCheck
+        isCancelled: @escaping CancellationCheck, text windowText: @escaping TranscriptionText
     ) throws -> TranscriptionResult {
         let data = try Data(contentsOf: file)
         let call = lock.withLock { () -> Int in
@@ -92,6 +92,7 @@ final class ScriptedTranscriber: Transcriber, @unchecked Sendable {
                 }
                 Thread.sleep(forTimeInterval: 0.04)
                 progress(Double(window + 1) / Double(windows))
+                if window % 10 == 9 { windowText(" part \(window / 10 + 1).") }
             }
         }
         let text = "transcript of \(data.count) bytes"

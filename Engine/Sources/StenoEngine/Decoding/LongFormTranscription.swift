@@ -111,7 +111,7 @@ struct LongFormTranscription {
 
     /// Decodes window after window until the audio is used up: encode, decode with fallback, skip silence,
     /// cut the tokens into segments (and align words), then seek to where the model said the window ended.
-    mutating func run(progress: TranscriptionProgress?, isCancelled: CancellationCheck?) throws -> TranscriptionResult {
+    mutating func run(progress: TranscriptionProgress?, isCancelled: CancellationCheck?, text: TranscriptionText? = nil) throws -> TranscriptionResult {
         let tokenizer = engine.tokenizer
         var seek = 0
         var allTokens: [Int] = []
@@ -169,6 +169,7 @@ struct LongFormTranscription {
             }
             for segment in windowSegments { allTokens.append(contentsOf: segment.tokens) }
             segments.append(contentsOf: windowSegments)
+            if let text, !windowSegments.isEmpty { text(windowSegments.map(\.text).joined()) }
             let nextSeek = split.nextSeek(seek)
             // A window always moves forward, even if the model closed it at its very first timestamp.
             seek = nextSeek > seek ? nextSeek : seek + window.frames
