@@ -96,7 +96,9 @@ package struct AudioDownloader: Sendable {
             } catch let refusal as CallbackRefusal {
                 let reason = refusal.reason.replacingOccurrences(of: "callback", with: "audio")
                 if refusal.isTransient { throw TransientProblem(reason: reason) }
-                throw JobFailure(code: Code.refused, message: current == text ? reason : "a redirect went to \(Self.safe(current)): \(reason)")
+                let message = current == text ? reason : "a redirect went to \(Self.safe(current)): \(reason)"
+                // Only an address Steno may not call is a refusal; a name that does not exist is a failed fetch.
+                throw JobFailure(code: refusal.isBlockedAddress ? Code.refused : Code.failed, message: message)
             }
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else { throw slow() }

@@ -9,6 +9,8 @@ import Glibc
 package struct CallbackRefusal: Error, Sendable, CustomStringConvertible {
     package var reason: String
     package var isTransient = false
+    /// The host resolved, to an address that may not be called (as opposed to a URL or name that is wrong).
+    package var isBlockedAddress = false
 
     package var description: String { reason }
 }
@@ -115,7 +117,8 @@ package struct CallbackPolicy: Sendable {
         for address in addresses {
             if let kind = blockedKind(address) {
                 throw CallbackRefusal(
-                    reason: "the callback host \(callback.host) resolves to a \(kind) address (\(address)), which is not allowed")
+                    reason: "the callback host \(callback.host) resolves to a \(kind) address (\(address)), which is not allowed",
+                    isBlockedAddress: true)
             }
         }
         return addresses

@@ -8,8 +8,8 @@ import Testing
 
 /// `audio_url`: the worker fetches the recording from a local file server (allowed by the test's allowlist)
 /// and the job completes on exactly those bytes; a transient 503 is retried; a private address without the
-/// allowlist, a redirect to a private address, an oversized and a slow source, and a missing file each fail the
-/// job with their code. Submission checks only the syntax, and a file and a URL together are refused.
+/// allowlist, a redirect to a private address, an oversized and a slow source, a missing file and a host that
+/// does not exist each fail the job with their code. Submission checks only the syntax, and a file and a URL together are refused.
 @Suite struct AudioURLTests {
     /// A recording served by the source.
     static let recording = try! Data(contentsOf: Fixtures.recording("0920"))
@@ -98,6 +98,9 @@ import Testing
                     let job = try await finished(client, server, url: source.url(path))
                     #expect(job.state == .failed && job.errorCode == code, "\(path): \(job.errorCode ?? "") \(job.errorMessage ?? "")")
                 }
+                // A name that does not exist (RFC 6761's .invalid) is a failed fetch, not a refusal.
+                let nowhere = try await finished(client, server, url: "http://steno-test.invalid/a.wav")
+                #expect(nowhere.errorCode == "download_failed", "\(nowhere.errorMessage ?? "")")
                 // The URL is never shown (its query may be a signature), nor put in a failure message.
                 let failed = try await finished(client, server, url: source.url("/missing?signature=s3cr3t"))
                 #expect(!(failed.errorMessage ?? "").contains("s3cr3t"))
