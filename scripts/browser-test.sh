@@ -23,28 +23,8 @@ if ! python3 -c "import selenium" >/dev/null 2>&1; then
     python3 -m pip install --quiet --user selenium
 fi
 
-data="$(mktemp -d)"
-log="$data/server.log"
-generated="$("$STENO" keys generate browser)"
-key="$(sed -n 's/^key: *//p' <<<"$generated")"
-sed -n 's/^line: *//p' <<<"$generated" >"$data/keys"
-"$STENO" serve --data-dir "$data/data" --model "$MODEL" --vad-model models/silero-vad/silero_vad.safetensors --host 127.0.0.1 --port 0 --api-keys-file "$data/keys" \
-    >"$log" 2>&1 &
-server=$!
-cleanup() {
-    kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-    rm -rf "$data"
-}
-trap cleanup EXIT
-
-# Port 0: the server picks a free port and logs it ("listening on http://…").
-base=""
-for _ in $(seq 1 300); do
-    [ -n "$base" ] || base="$(grep -o 'listening on http://[^ ]*' "$log" | head -1 | sed 's/^listening on //' || true)"
-    [ -n "$base" ] && curl -fsS "$base/healthz" >/dev/null 2>&1 && break
-    kill -0 "$server" 2>/dev/null || { echo "browser-test.sh: the server did not start:" >&2; cat "$log" >&2; exit 1; }
-    sleep 0.2
-done
+source scripts/lib/test-server.sh
+start_test_server browser --model "$MODEL"
 
 mkdir -p "$SCREENSHOT_DIR"
 STENO_BASE_URL="$base" STENO_API_KEY="$key" SCREENSHOT_DIR="$(cd "$SCREENSHOT_DIR" && pwd)" \

@@ -27,30 +27,8 @@ if ! python3 -c 'import openai' >/dev/null 2>&1; then
     python3 -m pip install --quiet --user "openai==$OPENAI_VERSION"
 fi
 
-data="$(mktemp -d)"
-log="$data/server.log"
-generated="$("$STENO" keys generate openai)"
-key="$(sed -n 's/^key: *//p' <<<"$generated")"
-sed -n 's/^line: *//p' <<<"$generated" >"$data/keys"
-"$STENO" serve --data-dir "$data/data" --model "$MODELS" --vad-model models/silero-vad/silero_vad.safetensors \
-    --host 127.0.0.1 --port 0 --api-keys-file "$data/keys" --workers 1 \
-    >"$log" 2>&1 &
-server=$!
-cleanup() {
-    kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-    rm -rf "$data"
-}
-trap cleanup EXIT
-
-# Port 0: the server picks a free port and logs it ("listening on http://…").
-base=""
-for _ in $(seq 1 300); do
-    [ -n "$base" ] || base="$(grep -o 'listening on http://[^ ]*' "$log" | head -1 | sed 's/^listening on //' || true)"
-    [ -n "$base" ] && curl -fsS "$base/healthz" >/dev/null 2>&1 && break
-    kill -0 "$server" 2>/dev/null || { echo "openai-sdk-test.sh: the server did not start:" >&2; cat "$log" >&2; exit 1; }
-    sleep 0.2
-done
-[ -n "$base" ] || { echo "openai-sdk-test.sh: the server did not say where it listens:" >&2; tail -50 "$log" >&2; exit 1; }
+source scripts/lib/test-server.sh
+start_test_server openai --model "$MODELS" --workers 1
 
 STENO_BASE_URL="$base" STENO_KEY="$key" python3 Tests/OpenAI/test_openai_sdk.py \
     || { echo "openai-sdk-test.sh: failures above; server log:" >&2; tail -50 "$log" >&2; exit 1; }

@@ -49,10 +49,9 @@ struct UploadController: Sendable {
     private func audioURL(_ field: String?) throws -> String? {
         guard let text = field?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
         do {
-            _ = try CallbackPolicy().parse(text)
+            _ = try AudioDownloader.syntaxPolicy.parse(text)
         } catch let refusal as CallbackRefusal {
-            throw APIError(.badRequest, code: "invalid_audio_url", param: "audio_url",
-                           message: refusal.reason.replacingOccurrences(of: "the callback URL", with: "audio_url"))
+            throw APIError(.badRequest, code: "invalid_audio_url", param: "audio_url", message: refusal.reason)
         }
         return text
     }

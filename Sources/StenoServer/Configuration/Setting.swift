@@ -112,6 +112,19 @@ extension Setting {
         }
     }
 
+    /// Private host names and address blocks that `CallbackPolicy` may reach, separated by commas or spaces.
+    static func allowlist(_ name: String, _ keyPath: any Path<[String]>, help: String) -> Setting {
+        Setting(name, valueName: "<hosts,cidrs>", defaultText: "none", help: help) { configuration, text in
+            do {
+                let entries = CallbackPolicy.entries(text)
+                _ = try CallbackPolicy(allowlist: entries)
+                configuration[keyPath: keyPath] = entries
+            } catch let refusal as CallbackRefusal {
+                throw Problem(refusal.reason)
+            }
+        }
+    }
+
     /// One of a closed set of words.
     static func choice<Value: RawRepresentable<String> & CaseIterable & Sendable>(_ name: String, _ keyPath: any Path<Value>, help: String) -> Setting {
         let words = Value.allCases.map(\.rawValue)

@@ -134,28 +134,11 @@ enum SettingsTable {
             guard secret.utf8.count >= 16 else { throw Setting.Problem("must be at least 16 bytes") }
             configuration.webhookSecret = secret
         },
-        Setting("audio-url-allow", valueName: "<hosts,cidrs>", defaultText: "none",
-                help: "private hosts and CIDR blocks an `audio_url` may be fetched from, comma-separated (public addresses need no entry)") { configuration, text in
-            do {
-                let entries = CallbackPolicy.entries(text)
-                _ = try CallbackPolicy(allowlist: entries)
-                configuration.audioURLAllow = entries
-            } catch let refusal as CallbackRefusal {
-                throw Setting.Problem(refusal.reason)
-            }
-        },
+        .allowlist("audio-url-allow", \.audioURLAllow,
+                   help: "private hosts and CIDR blocks an `audio_url` may be fetched from, comma-separated (public addresses need no entry)"),
         .duration("audio-url-timeout", \.audioURLTimeout, minimum: 1,
                   help: "longest download of an `audio_url`, retries included (`download_timeout`); no byte for `--upload-stall-timeout` is too slow too"),
-        Setting("webhook-allow", valueName: "<hosts,cidrs>", defaultText: "none",
-                help: "private hosts and CIDR blocks callbacks may reach, comma-separated") { configuration, text in
-            do {
-                let entries = CallbackPolicy.entries(text)
-                _ = try CallbackPolicy(allowlist: entries)
-                configuration.webhookAllow = entries
-            } catch let refusal as CallbackRefusal {
-                throw Setting.Problem(refusal.reason)
-            }
-        },
+        .allowlist("webhook-allow", \.webhookAllow, help: "private hosts and CIDR blocks callbacks may reach, comma-separated"),
         .duration("webhook-timeout", \.webhookTimeout, aboveMinimum: true, help: "deadline of one webhook attempt"),
         .integer("webhook-max-attempts", \.webhookMaxAttempts, range: 1...Int.max, help: "attempts per webhook"),
         .duration("webhook-backoff", \.webhookBackoff, help: "first webhook retry delay (doubles, ±25 % jitter)"),

@@ -36,10 +36,21 @@ package struct AudioDownloader: Sendable {
     package let policy: CallbackPolicy
     package let settings: Settings
 
+    /// `policy`'s allowlist decides which private addresses may be fetched; its refusals speak of the audio URL.
     package init(policy: CallbackPolicy, settings: Settings) {
+        var policy = policy
+        policy.subject = "audio"
         self.policy = policy
         self.settings = settings
     }
+
+    /// The URL checks a submission gets, before any worker sees it: the syntax only (the addresses are checked
+    /// by the worker that fetches it, on its network).
+    package static let syntaxPolicy: CallbackPolicy = {
+        var policy = CallbackPolicy()
+        policy.subject = "audio"
+        return policy
+    }()
 
     /// The failure codes a download can end a job with.
     enum Code {
@@ -49,15 +60,6 @@ package struct AudioDownloader: Sendable {
         static let timeout = "download_timeout"
         /// The source answered an error, or could not be reached on any try.
         static let failed = "download_failed"
-    }
-
-    /// The URL checks a submission gets: its syntax (the addresses are checked by the worker that fetches it).
-    package func checkSyntax(_ text: String) throws {
-        do {
-            _ = try policy.parse(text)
-        } catch let refusal as CallbackRefusal {
-            throw APIError(.badRequest, code: "invalid_audio_url", message: refusal.reason.replacingOccurrences(of: "callback URL", with: "audio_url"))
-        }
     }
 
     /// Downloads `text` into `file` (created or truncated); returns the byte count. Throws `JobFailure`, or
@@ -94,7 +96,7 @@ package struct AudioDownloader: Sendable {
                 target = try policy.parse(current)
                 addresses = try await policy.allowedAddresses(for: target)
             } catch let refusal as CallbackRefusal {
-                let reason = refusal.reason.replacingOccurrences(of: "callback", with: "audio")
+                let reason = refusal.reason
                 if refusal.isTransient { throw TransientProblem(reason: reason) }
                 let message = current == text ? reason : "a redirect went to \(Self.safe(current)): \(reason)"
                 // Only an address Steno may not call is a refusal; a name that does not exist is a failed fetch.
@@ -126,21 +128,8 @@ package struct AudioDownloader: Sendable {
         isCancelled: @escaping @Sendable () -> Bool
     ) async throws -> Outcome {
         let stall = Int64(min(settings.stallTimeout, max(0.001, ContinuousClock.now.duration(to: deadline).seconds)) * 1000)
-        var configuration = HTTPClient.Configuration(
-            certificateVerification: .fullVerification,
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: .milliseconds(min(10_000, stall)), read: .milliseconds(stall)),
-            connectionPool: .seconds(1),
-            proxy: nil,
-            ignoreUncleanSSLShutdown: false,
-            decompression: .disabled,
-            backgroundActivityLogger: nil)
-        configuration.connectionPool.retryConnectionEstablishment = false
-        if let address {
-            configuration.dnsOverride[target.host] = address.description
-            if let spelled = target.url.host { configuration.dnsOverride[spelled] = address.description }
-        }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let client = PinnedHTTPClient.make(
+            for: target, pinnedTo: address, connectMilliseconds: min(10_000, stall), readMilliseconds: stall)
         defer { _ = client.shutdown() }
         var request = HTTPClientRequest(url: target.url.absoluteString)
         request.headers.add(name: "User-Agent", value: "steno-audio-fetch")

@@ -42,6 +42,8 @@ package struct CallbackPolicy: Sendable {
     package var resolver: (@Sendable (_ host: String) -> [IPAddress])?
     /// Set when this server takes no callbacks at all (no signing secret), with the reason clients are told.
     package var unavailable: String?
+    /// What the URL is, as refusals name it ("the callback URL …", "the audio URL …").
+    package var subject = "callback"
 
     /// Blocks never called without the allowlist, with the name given in refusals. First match wins.
     static let blocked: [(IPNetwork, String)] = [
@@ -82,25 +84,25 @@ package struct CallbackPolicy: Sendable {
     /// The syntax checks; no lookup.
     package func parse(_ text: String) throws -> CallbackURL {
         guard text.utf8.count <= Self.maxURLBytes else {
-            throw CallbackRefusal(reason: "the callback URL is longer than \(Self.maxURLBytes) bytes")
+            throw CallbackRefusal(reason: "the \(subject) URL is longer than \(Self.maxURLBytes) bytes")
         }
         guard !text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f }),
               let components = URLComponents(string: text), let url = components.url else {
-            throw CallbackRefusal(reason: "the callback URL is not a valid URL")
+            throw CallbackRefusal(reason: "the \(subject) URL is not a valid URL")
         }
         let scheme = components.scheme?.lowercased()
         guard scheme == "http" || scheme == "https" else {
-            throw CallbackRefusal(reason: "the callback URL must use http or https")
+            throw CallbackRefusal(reason: "the \(subject) URL must use http or https")
         }
         guard components.user == nil, components.password == nil else {
-            throw CallbackRefusal(reason: "the callback URL must not carry credentials; send them in the callback header")
+            throw CallbackRefusal(reason: "the \(subject) URL must not carry credentials" + (subject == "callback" ? "; send them in the callback header" : ""))
         }
         guard let rawHost = components.host, !rawHost.isEmpty else {
-            throw CallbackRefusal(reason: "the callback URL has no host")
+            throw CallbackRefusal(reason: "the \(subject) URL has no host")
         }
         let host = Self.normalised(rawHost)
         let port = components.port ?? (scheme == "https" ? 443 : 80)
-        guard (1...65535).contains(port) else { throw CallbackRefusal(reason: "the callback URL's port is out of range") }
+        guard (1...65535).contains(port) else { throw CallbackRefusal(reason: "the \(subject) URL's port is out of range") }
         return CallbackURL(url: url, host: host, port: port, isHTTPS: scheme == "https")
     }
 
@@ -117,7 +119,7 @@ package struct CallbackPolicy: Sendable {
         for address in addresses {
             if let kind = blockedKind(address) {
                 throw CallbackRefusal(
-                    reason: "the callback host \(callback.host) resolves to a \(kind) address (\(address)), which is not allowed",
+                    reason: "the \(subject) host \(callback.host) resolves to a \(kind) address (\(address)), which is not allowed",
                     isBlockedAddress: true)
             }
         }
@@ -143,16 +145,16 @@ package struct CallbackPolicy: Sendable {
     private func resolve(_ host: String, port: Int) async throws -> [IPAddress] {
         if let resolver {
             let addresses = resolver(host)
-            guard !addresses.isEmpty else { throw CallbackRefusal(reason: "the callback host \(host) does not resolve") }
+            guard !addresses.isEmpty else { throw CallbackRefusal(reason: "the \(subject) host \(host) does not resolve") }
             return addresses
         }
         let outcome: Result<[IPAddress], CallbackRefusal>? = await withTaskGroup(of: Result<[IPAddress], CallbackRefusal>?.self) { group in
             group.addTask {
                 do {
                     // getaddrinfo blocks: it runs on NIO's thread pool, never on the cooperative pool.
-                    return try await NIOThreadPool.singleton.runIfActive { Self.lookUp(host, port: port) }
+                    return try await NIOThreadPool.singleton.runIfActive { Self.lookUp(host, port: port, subject: subject) }
                 } catch {
-                    return .failure(CallbackRefusal(reason: "the callback host \(host) could not be looked up", isTransient: true))
+                    return .failure(CallbackRefusal(reason: "the \(subject) host \(host) could not be looked up", isTransient: true))
                 }
             }
             group.addTask { [resolveTimeout] in
@@ -164,12 +166,12 @@ package struct CallbackPolicy: Sendable {
             return first
         }
         guard let outcome else {
-            throw CallbackRefusal(reason: "the callback host \(host) did not resolve in time", isTransient: true)
+            throw CallbackRefusal(reason: "the \(subject) host \(host) did not resolve in time", isTransient: true)
         }
         return try outcome.get()
     }
 
-    private static func lookUp(_ host: String, port: Int) -> Result<[IPAddress], CallbackRefusal> {
+    private static func lookUp(_ host: String, port: Int, subject: String) -> Result<[IPAddress], CallbackRefusal> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -179,7 +181,7 @@ package struct CallbackPolicy: Sendable {
             // A name that does not exist will not exist at the next attempt either; a failing resolver may recover.
             let permanent = status == EAI_NONAME
             return .failure(CallbackRefusal(
-                reason: "the callback host \(host) does not resolve (\(String(cString: gai_strerror(status))))",
+                reason: "the \(subject) host \(host) does not resolve (\(String(cString: gai_strerror(status))))",
                 isTransient: !permanent))
         }
         defer { freeaddrinfo(list) }
@@ -207,7 +209,7 @@ package struct CallbackPolicy: Sendable {
         var seen = Set<IPAddress>()
         addresses = addresses.filter { seen.insert($0).inserted }
         guard !addresses.isEmpty else {
-            return .failure(CallbackRefusal(reason: "the callback host \(host) has no address", isTransient: true))
+            return .failure(CallbackRefusal(reason: "the \(subject) host \(host) has no address", isTransient: true))
         }
         return .success(addresses)
     }

@@ -212,31 +212,13 @@ public final class WebhookDispatcher: Service {
     }
 
     /// Sends `outgoing` over a connection to `address` (nil: to the URL's own host, a literal address); the
-    /// response head, or the error. A client per address: the address override is the client's, and webhooks
-    /// are few.
+    /// response head, or the error.
     private func send(
         _ outgoing: HTTPClientRequest, pinnedTo address: IPAddress?, callback: CallbackURL, timeout: Duration
     ) async -> Result<HTTPClientResponse, any Error> {
         let timeoutMilliseconds = max(1, Int64(timeout.seconds * 1000))
-        var configuration = HTTPClient.Configuration(
-            certificateVerification: .fullVerification,
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: .milliseconds(min(5000, timeoutMilliseconds)), read: .milliseconds(timeoutMilliseconds)),
-            connectionPool: .seconds(1),
-            proxy: nil,
-            ignoreUncleanSSLShutdown: false,
-            decompression: .disabled,
-            backgroundActivityLogger: nil)
-        // A failed connect fails the request at once (the next address is tried) instead of being retried on the
-        // same address until the connect timeout.
-        configuration.connectionPool.retryConnectionEstablishment = false
-        // Keyed by the host both as checked and as the client library reads it from the URL, so no spelling
-        // escapes the override.
-        if let address {
-            configuration.dnsOverride[callback.host] = address.description
-            if let spelled = URL(string: outgoing.url)?.host { configuration.dnsOverride[spelled] = address.description }
-        }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let client = PinnedHTTPClient.make(
+            for: callback, pinnedTo: address, connectMilliseconds: min(5000, timeoutMilliseconds), readMilliseconds: timeoutMilliseconds)
         let result: Result<HTTPClientResponse, any Error>
         do {
             result = .success(try await client.execute(outgoing, timeout: .milliseconds(timeoutMilliseconds)))
