@@ -18,4 +18,5 @@ fi
 
 scripts/install-model.sh
 scripts/install-vad-model.sh
+scripts/install-speaker-model.sh
 scripts/install-swagger-ui.sh
