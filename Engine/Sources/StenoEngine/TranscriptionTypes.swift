@@ -31,6 +31,13 @@ public struct TranscriptionOptions: Sendable, Hashable, Codable {
     /// Detect the language of every window and decode each in its own (code-switching; multilingual models
     /// only). Segments carry their `language`.
     public var multilingual: Bool
+    /// Speaker labels: who speaks when, from voice prints over the speech (the engine needs the Silero VAD and
+    /// speaker-encoder models). `nil` labels no one.
+    public var speakers: SpeakerOptions?
+    /// Transcribe every audio channel on its own and merge the segments in time order, each with its
+    /// `channel` (0-based). Applies where the engine decodes the file (`transcribe(file:)`, or a server's
+    /// decoder); a mono recording is one channel.
+    public var multichannel: Bool
 
     public init(
         language: String? = nil,
@@ -45,7 +52,9 @@ public struct TranscriptionOptions: Sendable, Hashable, Codable {
         timestamps: Bool = true,
         vad: SpeechDetection? = nil,
         task: WhisperTask = .transcribe,
-        multilingual: Bool = false
+        multilingual: Bool = false,
+        speakers: SpeakerOptions? = nil,
+        multichannel: Bool = false
     ) {
         self.language = language
         self.beamSize = beamSize
@@ -60,6 +69,8 @@ public struct TranscriptionOptions: Sendable, Hashable, Codable {
         self.vad = vad
         self.task = task
         self.multilingual = multilingual
+        self.speakers = speakers
+        self.multichannel = multichannel
     }
 }
 
@@ -78,12 +89,15 @@ public struct TranscribedWord: Sendable, Hashable, Codable {
     /// The word as spoken, with its leading space if it had one.
     public var word: String
     public var probability: Double
+    /// Who says it, with speaker labels.
+    public var speaker: String?
 
-    public init(start: Double, end: Double, word: String, probability: Double) {
+    public init(start: Double, end: Double, word: String, probability: Double, speaker: String? = nil) {
         self.start = start
         self.end = end
         self.word = word
         self.probability = probability
+        self.speaker = speaker
     }
 }
 
@@ -104,11 +118,15 @@ public struct TranscribedSegment: Sendable, Hashable, Codable {
     public var words: [TranscribedWord]?
     /// The language the segment was decoded in (the recording's, or with `multilingual` its window's).
     public var language: String?
+    /// Who speaks (`SPEAKER_1`, …): with speaker labels, or per channel with `multichannel`.
+    public var speaker: String?
+    /// The audio channel (0-based) of a multichannel transcription.
+    public var channel: Int?
 
     public init(
         id: Int, seek: Int = 0, start: Double, end: Double, text: String, tokens: [Int], temperature: Double,
         avgLogprob: Double, compressionRatio: Double, noSpeechProb: Double, words: [TranscribedWord]? = nil,
-        language: String? = nil
+        language: String? = nil, speaker: String? = nil, channel: Int? = nil
     ) {
         self.id = id
         self.seek = seek
@@ -122,10 +140,12 @@ public struct TranscribedSegment: Sendable, Hashable, Codable {
         self.noSpeechProb = noSpeechProb
         self.words = words
         self.language = language
+        self.speaker = speaker
+        self.channel = channel
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, seek, start, end, text, tokens, temperature, words, language
+        case id, seek, start, end, text, tokens, temperature, words, language, speaker, channel
         case avgLogprob = "avg_logprob"
         case compressionRatio = "compression_ratio"
         case noSpeechProb = "no_speech_prob"
@@ -143,7 +163,9 @@ public struct TranscribedSegment: Sendable, Hashable, Codable {
             compressionRatio: try container.decode(Double.self, forKey: .compressionRatio),
             noSpeechProb: try container.decode(Double.self, forKey: .noSpeechProb),
             words: try container.decodeIfPresent([TranscribedWord].self, forKey: .words),
-            language: try container.decodeIfPresent(String.self, forKey: .language))
+            language: try container.decodeIfPresent(String.self, forKey: .language),
+            speaker: try container.decodeIfPresent(String.self, forKey: .speaker),
+            channel: try container.decodeIfPresent(Int.self, forKey: .channel))
     }
 }
 
@@ -159,6 +181,12 @@ public struct TranscriptionResult: Sendable, Hashable, Codable {
     public var segments: [TranscribedSegment]
     /// Where voice-activity detection found speech, in seconds of the recording (`nil` when it did not run).
     public var speechRegions: [TimeSpan]?
+    /// With speaker labels or `multichannel`: each speaker's total speaking time.
+    public var speakers: [SpeakerSummary]?
+    /// With speaker labels or `multichannel`: who speaks when (the turns an RTTM file lists).
+    public var speakerTurns: [SpeakerTurn]?
+    /// With `multichannel`: how many channels the recording has.
+    public var channels: Int?
     /// Where the time went (not part of the serialized result).
     public var timings = TranscriptionTimings()
 
@@ -174,6 +202,8 @@ public struct TranscriptionResult: Sendable, Hashable, Codable {
         case text, language, duration, segments
         case languageProbability = "language_probability"
         case speechRegions = "speech_regions"
+        case speakers, channels
+        case speakerTurns = "speaker_turns"
     }
 }
 
@@ -196,6 +226,8 @@ public struct TranscriptionTimings: Sendable, Hashable {
     public var encoder: Double = 0
     public var decoder: Double = 0
     public var alignment: Double = 0
+    /// Speaker labels: voice prints, clustering and attribution.
+    public var diarization: Double = 0
     public var windows = 0
     /// Decoder steps (one step advances every beam by one token).
     public var decoderSteps = 0
@@ -232,6 +264,8 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidOption(String)
     /// The cancellation check said stop.
     case cancelled
+    /// The recording has more audio channels than a multichannel transcription takes.
+    case tooManyChannels(count: Int, limit: Int)
 
     /// A stable machine-readable code.
     public var code: String {
@@ -246,6 +280,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unsupportedLanguage: "unsupported_language"
         case .invalidOption: "invalid_option"
         case .cancelled: "cancelled"
+        case .tooManyChannels: "too_many_channels"
         }
     }
 
@@ -261,6 +296,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .unsupportedLanguage(language, reason): "language '\(language)' is not supported: \(reason)"
         case let .invalidOption(why): "invalid option: \(why)"
         case .cancelled: "the transcription was cancelled"
+        case let .tooManyChannels(count, limit): "the recording has \(count) audio channels; a multichannel transcription takes at most \(limit)"
         }
     }
 }

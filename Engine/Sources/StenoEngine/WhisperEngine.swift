@@ -14,13 +14,17 @@ public final class WhisperEngine: Sendable {
     let melSpectrogram: LogMelSpectrogram
     /// Silero VAD, for transcriptions with `TranscriptionOptions.vad` (`nil` when not loaded).
     public let voiceActivity: SileroVAD?
+    /// The GE2E speaker encoder, for transcriptions with speaker labels (`nil` when not loaded).
+    public let speakerEncoder: SpeakerEncoder?
 
     /// Loads a CTranslate2 Whisper model directory (`model.bin`, `config.json`, `vocabulary.txt|json`).
     /// - Parameters:
     ///   - threads: OpenBLAS threads for matrix products (default: all cores; process-wide).
     ///   - voiceActivityModel: the Silero VAD tensor file (`models/silero-vad/silero_vad.safetensors`), needed
-    ///     by transcriptions that ask for voice-activity detection.
-    public init(modelDirectory: URL, threads: Int? = nil, voiceActivityModel: URL? = nil) throws {
+    ///     by transcriptions that ask for voice-activity detection or speaker labels.
+    ///   - speakerModel: the GE2E speaker-encoder tensor file (`models/speaker-encoder/ge2e.safetensors`),
+    ///     needed by transcriptions that ask for speaker labels.
+    public init(modelDirectory: URL, threads: Int? = nil, voiceActivityModel: URL? = nil, speakerModel: URL? = nil) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: modelDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw EngineError.invalidModel(file: modelDirectory.lastPathComponent, problem: "no such model directory")
@@ -42,6 +46,7 @@ public final class WhisperEngine: Sendable {
                 file: voiceActivityModel!.path,
                 problem: "\(problem); it is the Silero VAD file (scripts/install-vad-model.sh installs it; --vad-model points to it)")
         }
+        speakerEncoder = try speakerModel.map { try SpeakerEncoder(file: $0) }
     }
 
     public var isMultilingual: Bool { architecture.isMultilingual }
@@ -67,9 +72,16 @@ public final class WhisperEngine: Sendable {
         audio: DecodedAudio, options: TranscriptionOptions = TranscriptionOptions(),
         progress: TranscriptionProgress? = nil, isCancelled: CancellationCheck? = nil, text: TranscriptionText? = nil
     ) throws -> TranscriptionResult {
-        // The features are computed from the samples at once; the samples are not needed after that.
-        var transcription = try audio.withSamples { try LongFormTranscription(engine: self, samples: $0, options: options) }
-        return try transcription.run(progress: progress, isCancelled: isCancelled, text: text)
+        guard let speakerOptions = options.speakers else {
+            // The features are computed from the samples at once; the samples are not needed after that.
+            var transcription = try audio.withSamples { try LongFormTranscription(engine: self, samples: $0, options: options) }
+            return try transcription.run(progress: progress, isCancelled: isCancelled, text: text)
+        }
+        let diarized = try transcribeWithSpeakers(audio, options: options, speakerOptions: speakerOptions, firstLabel: 1,
+                                                  progress: progress, isCancelled: isCancelled, text: text)
+        var result = diarized.result
+        result.summariseSpeakers()
+        return result
     }
 
     /// Decodes `file` with ffmpeg (or the WAV fast path) and transcribes it.
@@ -77,6 +89,10 @@ public final class WhisperEngine: Sendable {
         file: URL, options: TranscriptionOptions = TranscriptionOptions(), decoder audioDecoder: AudioDecoder = AudioDecoder(),
         progress: TranscriptionProgress? = nil, isCancelled: CancellationCheck? = nil
     ) throws -> TranscriptionResult {
+        if options.multichannel {
+            let channels = try audioDecoder.decodeChannels(file: file, limitSeconds: nil)
+            return try transcribe(channels: channels, options: options, progress: progress, isCancelled: isCancelled)
+        }
         let samples = try audioDecoder.decode(file: file)
         return try transcribe(samples: samples, options: options, progress: progress, isCancelled: isCancelled)
     }

@@ -16,7 +16,7 @@ public struct TranscribeCommand: ParsableCommand {
     @Option(name: .long, help: "CTranslate2 Whisper model directory (env STENO_MODEL).")
     var model: String = ProcessInfo.processInfo.environment["STENO_MODEL"] ?? "models/tiny.en"
 
-    @Option(name: .long, help: "Output format: text, json, srt or vtt.")
+    @Option(name: .long, help: "Output format: text, json, srt, vtt or rttm (speaker turns; with --speakers or --multichannel).")
     var format: TranscriptFormat = .text
 
     @Option(name: .long, help: "Beam width (1 = greedy).")
@@ -48,6 +48,14 @@ public struct TranscribeCommand: ParsableCommand {
 
     @OptionGroup var speech: SpeechDetectionOptions
 
+    @OptionGroup var speakerLabels: SpeakerLabelOptions
+
+    @Option(name: .long, help: "GE2E speaker-encoder tensor file, for --speakers (env STENO_SPEAKER_MODEL).")
+    var speakerModel: String = ProcessInfo.processInfo.environment["STENO_SPEAKER_MODEL"] ?? "models/speaker-encoder/ge2e.safetensors"
+
+    @Flag(name: .long, help: "Transcribe every audio channel on its own (a stereo call: one speaker per channel); segments carry their channel.")
+    var multichannel = false
+
     @Option(name: .long, help: "Threads for matrix products (default: all cores).")
     var threads: Int?
 
@@ -61,6 +69,7 @@ public struct TranscribeCommand: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let problem = speech.detection.problem { throw ValidationError(problem) }
         if let temperature, !(0...1).contains(temperature) { throw ValidationError("--temperature must be from 0 to 1") }
+        if let problem = speakerLabels.problem { throw ValidationError(problem) }
     }
 
     public func run() throws {
@@ -69,7 +78,8 @@ public struct TranscribeCommand: ParsableCommand {
         do {
             engine = try WhisperEngine(
                 modelDirectory: URL(fileURLWithPath: model), threads: threads,
-                voiceActivityModel: vad ? URL(fileURLWithPath: vadModel) : nil)
+                voiceActivityModel: vad || speakerLabels.speakers ? URL(fileURLWithPath: vadModel) : nil,
+                speakerModel: speakerLabels.speakers ? URL(fileURLWithPath: speakerModel) : nil)
         } catch let error as EngineError {
             throw CleanExit.message("error: \(error)")
         }
@@ -81,7 +91,8 @@ public struct TranscribeCommand: ParsableCommand {
         }
         var options = TranscriptionOptions(
             language: language, beamSize: beam, wordTimestamps: wordTimestamps, initialPrompt: prompt,
-            vad: vad ? speech.detection : nil, task: task, multilingual: multilingual)
+            vad: vad ? speech.detection : nil, task: task, multilingual: multilingual,
+            speakers: speakerLabels.options, multichannel: multichannel)
         if let temperature, temperature > 0 { options.temperatures = [Float(temperature)] }
         let decoder = AudioDecoder()
         var failures = 0
@@ -95,7 +106,8 @@ public struct TranscribeCommand: ParsableCommand {
                 totalAudio += result.duration
                 totalWall += wall
                 if files.count > 1 { print("==> \(file) <==") }
-                let rendered = result.rendered(as: format)
+                let recordingID = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+                let rendered = result.rendered(as: format, recordingID: recordingID)
                 print(rendered, terminator: rendered.hasSuffix("\n") ? "" : "\n")
                 if verbose {
                     let t = result.timings
@@ -104,6 +116,9 @@ public struct TranscribeCommand: ParsableCommand {
                         format: "  vad %.3f s, features %.3f s, encoder %.3f s (%d windows, %.1f GFLOP/s), decoder %.3f s (%d steps, %.1f ms/step), alignment %.3f s",
                         t.vad, t.features, t.encoder, t.windows, engine.encoderFlopsPerWindow * Double(t.windows) / max(t.encoder, 1e-9) / 1e9,
                         t.decoder, t.decoderSteps, t.decoder / Double(max(1, t.decoderSteps)) * 1000, t.alignment))
+                    if speakerLabels.speakers {
+                        stderrLine(String(format: "  diarization %.3f s (%d speakers)", t.diarization, result.speakers?.count ?? 0))
+                    }
                 }
             } catch let error as EngineError {
                 failures += 1
@@ -122,6 +137,44 @@ public struct TranscribeCommand: ParsableCommand {
 }
 
 extension TranscriptFormat: ExpressibleByArgument {}
+
+/// Speaker labels on the command line: shared by `steno transcribe` and `steno submit`.
+public struct SpeakerLabelOptions: ParsableArguments {
+    @Flag(name: .long, help: "Speaker labels: who said what (SPEAKER_1, …) on segments and words.")
+    public var speakers = false
+    @Option(name: .long, help: "With --speakers: the number of speakers, when known.")
+    public var speakersExpected: Int?
+    @Option(name: .long, help: "With --speakers: at least this many speakers.")
+    public var minSpeakers: Int?
+    @Option(name: .long, help: "With --speakers: at most this many speakers.")
+    public var maxSpeakers: Int?
+
+    public init() {}
+
+    /// The engine's options, or nil without --speakers.
+    public var options: SpeakerOptions? {
+        speakers ? SpeakerOptions(expected: speakersExpected, minimum: minSpeakers, maximum: maxSpeakers) : nil
+    }
+
+    /// Why the options cannot be used, in the command line's words.
+    public var problem: String? {
+        if !speakers, speakersExpected != nil || minSpeakers != nil || maxSpeakers != nil {
+            return "--speakers-expected, --min-speakers and --max-speakers need --speakers"
+        }
+        return options?.problem.map { $0.replacingOccurrences(of: "speakers_expected", with: "--speakers-expected")
+            .replacingOccurrences(of: "min_speakers", with: "--min-speakers").replacingOccurrences(of: "max_speakers", with: "--max-speakers") }
+    }
+
+    /// The options given, as the form fields of `POST /transcribe`.
+    public var formFields: [String: String] {
+        guard speakers else { return [:] }
+        var fields = ["speaker_labels": "true"]
+        if let speakersExpected { fields["speakers_expected"] = String(speakersExpected) }
+        if let minSpeakers { fields["min_speakers"] = String(minSpeakers) }
+        if let maxSpeakers { fields["max_speakers"] = String(maxSpeakers) }
+        return fields
+    }
+}
 extension WhisperTask: ExpressibleByArgument {}
 
 /// The voice-activity detection parameters of the command line, faster-whisper's `vad_parameters` names and

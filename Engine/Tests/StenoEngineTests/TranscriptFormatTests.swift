@@ -101,9 +101,52 @@ import Testing
     }
 
     @Test func formatNames() {
-        #expect(TranscriptFormat.allCases.map(\.rawValue) == ["text", "json", "srt", "vtt"])
+        #expect(TranscriptFormat.allCases.map(\.rawValue) == ["text", "json", "srt", "vtt", "rttm"])
         #expect(TranscriptFormat(rawValue: "srt") == .srt)
         #expect(TranscriptFormat.text.fileExtension == "txt")
         #expect(TranscriptFormat.vtt.contentType.hasPrefix("text/vtt"))
+    }
+
+    private var withSpeakers: TranscriptionResult {
+        var labelled = result
+        labelled.segments[0].speaker = "SPEAKER_1"
+        labelled.segments[1].speaker = "SPEAKER_2"
+        labelled.speakerTurns = [SpeakerTurn(start: 0, end: 2.5, speaker: "SPEAKER_1"), SpeakerTurn(start: 2.5, end: 4.2, speaker: "SPEAKER_2")]
+        return labelled
+    }
+
+    @Test func subtitlesNameTheirSpeakers() {
+        #expect(withSpeakers.rendered(as: .srt) == """
+            1
+            00:00:00,000 --> 00:00:02,500
+            SPEAKER_1: Hello there.
+
+            2
+            00:00:02,500 --> 00:00:04,200
+            SPEAKER_2: General Kenobi!
+
+            """)
+        #expect(withSpeakers.rendered(as: .vtt) == """
+            WEBVTT
+
+            00:00:00.000 --> 00:00:02.500
+            <v SPEAKER_1>Hello there.
+
+            00:00:02.500 --> 00:00:04.200
+            <v SPEAKER_2>General Kenobi!
+
+            """)
+    }
+
+    @Test func rttmListsTheTurns() {
+        #expect(withSpeakers.rendered(as: .rttm, recordingID: "my call") == """
+            SPEAKER my_call 1 0.000 2.500 <NA> <NA> SPEAKER_1 <NA> <NA>
+            SPEAKER my_call 1 2.500 1.700 <NA> <NA> SPEAKER_2 <NA> <NA>
+
+            """)
+        // Without speaker labels there are no turns.
+        #expect(result.rendered(as: .rttm) == "")
+        let decoded = try? JSONDecoder().decode(TranscriptionResult.self, from: Data(withSpeakers.rendered(as: .json).utf8))
+        #expect(decoded == withSpeakers)
     }
 }

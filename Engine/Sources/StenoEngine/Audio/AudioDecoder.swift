@@ -89,6 +89,52 @@ public struct AudioDecoder: Sendable {
         return try spool.mapped()
     }
 
+    /// Channels a multichannel transcription takes by default (a call recording has two; a conference
+    /// bridge or a multitrack interview a few more).
+    public static let defaultMaxChannels = 8
+
+    /// The file's first audio stream with its channels kept apart: one 16 kHz track per channel (a mono file
+    /// gives one), each decoded at most to `limitSeconds`.
+    ///
+    /// - Throws: as `decode(file:limitSeconds:)`, and `EngineError.tooManyChannels` when the stream has more
+    ///   than `maxChannels`, before anything is decoded.
+    public func decodeChannels(file: URL, limitSeconds: Double?, maxChannels: Int = AudioDecoder.defaultMaxChannels) throws -> [DecodedAudio] {
+        let probe = try probe(file: file)
+        guard probe.hasAudio else { throw EngineError.undecodableAudio("the file has no audio stream") }
+        let channels = max(1, probe.channels ?? 1)
+        guard channels <= maxChannels else { throw EngineError.tooManyChannels(count: channels, limit: maxChannels) }
+        if channels == 1 { return [try decode(file: file, limitSeconds: limitSeconds)] }
+        let ffmpeg = try Self.executable(ffmpegPath, role: "ffmpeg")
+        let arguments = ["-nostdin", "-hide_banner", "-loglevel", "error"]
+            + FFmpegInputPolicy.inputArguments(for: file, ffmpeg: ffmpeg, timeout: timeoutSeconds)
+            + ["-map", "0:a:0", "-ac", String(channels), "-ar", String(Self.sampleRate), "-f", "f32le", "-"]
+        // The spool holds the interleaved frames; the limit counts frames, not samples.
+        var spool = try SampleSpool(directory: scratchDirectory, limitSeconds: limitSeconds, channels: channels)
+        defer { spool.closeFile() }
+        let outcome = try Self.launch(ffmpeg, arguments, timeout: timeoutSeconds, limits: limits) { try spool.append($0) }
+        try check(outcome, file: file)
+        guard spool.samples >= channels else { throw EngineError.emptyAudio }
+        // Each channel goes to a spool file of its own, mapped as the mono path's is: hours of audio cost
+        // page cache, not resident memory.
+        let interleaved = try spool.mapped()
+        return try interleaved.withSamples { samples in
+            let frames = samples.count / channels
+            return try (0..<channels).map { channel in
+                var track = try SampleSpool(directory: scratchDirectory, limitSeconds: nil)
+                defer { track.closeFile() }
+                var chunk = [Float](repeating: 0, count: 65536)
+                var frame = 0
+                while frame < frames {
+                    let count = min(chunk.count, frames - frame)
+                    for i in 0..<count { chunk[i] = samples[(frame + i) * channels + channel] }
+                    try chunk.withUnsafeBytes { try track.append(UnsafeRawBufferPointer(rebasing: $0[0..<(count * 4)])) }
+                    frame += count
+                }
+                return try track.mapped()
+            }
+        }
+    }
+
     /// The container's format, duration and whether it has audio, from `ffprobe`.
     ///
     /// - Throws: as `decode(file:)`, except that a file without audio is reported, not refused.
@@ -113,7 +159,7 @@ public struct AudioDecoder: Sendable {
         let audio = streams.filter { $0["codec_type"] as? String == "audio" }
         let duration = Self.seconds(format["duration"]) ?? audio.lazy.compactMap { Self.seconds($0["duration"]) }.first
         return AudioProbe(duration: duration, formatName: format["format_name"] as? String ?? "unknown",
-                          hasAudio: !audio.isEmpty)
+                          hasAudio: !audio.isEmpty, channels: (audio.first?["channels"] as? NSNumber)?.intValue)
     }
 
     // MARK: Steps

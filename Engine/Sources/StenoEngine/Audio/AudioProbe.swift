@@ -6,10 +6,13 @@ public struct AudioProbe: Sendable, Hashable, Codable {
     public var formatName: String
     /// Whether the file has at least one audio stream.
     public var hasAudio: Bool
+    /// Channels of the first audio stream, when ffprobe states them.
+    public var channels: Int?
 
-    public init(duration: Double?, formatName: String, hasAudio: Bool) {
+    public init(duration: Double?, formatName: String, hasAudio: Bool, channels: Int? = nil) {
         self.duration = duration
         self.formatName = formatName
         self.hasAudio = hasAudio
+        self.channels = channels
     }
 }

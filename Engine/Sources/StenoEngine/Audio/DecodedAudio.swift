@@ -75,7 +75,7 @@ struct SampleSpool {
     private(set) var bytes = 0
 
     /// A spool file in `directory`, unlinked at once.
-    init(directory: URL, limitSeconds: Double?) throws {
+    init(directory: URL, limitSeconds: Double?, channels: Int = 1) throws {
         // The directory is made on first use (a server's scratch directory may not exist yet).
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var template = Array(directory.appendingPathComponent("steno-decoded-XXXXXX").path.utf8CString)
@@ -86,7 +86,7 @@ struct SampleSpool {
         template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         self.descriptor = descriptor
         self.limitSeconds = limitSeconds
-        maxSamples = limitSeconds.map { Int(($0 * Double(AudioDecoder.sampleRate)).rounded(.up)) }
+        maxSamples = limitSeconds.map { Int(($0 * Double(AudioDecoder.sampleRate)).rounded(.up)) * channels }
     }
 
     var samples: Int { bytes / MemoryLayout<Float>.stride }

@@ -20,7 +20,9 @@ struct LongFormTranscription {
     private var random = SplitMix64(seed: 0x5EED_5EED)
     private var timings = TranscriptionTimings()
 
-    init(engine: WhisperEngine, samples: UnsafeBufferPointer<Float>, options: TranscriptionOptions) throws {
+    /// - Parameter speechProbabilities: Silero's, when the caller has computed them already (speaker labels
+    ///   need them too).
+    init(engine: WhisperEngine, samples: UnsafeBufferPointer<Float>, options: TranscriptionOptions, speechProbabilities: [Float]? = nil) throws {
         guard !samples.isEmpty else { throw EngineError.emptyAudio }
         guard options.beamSize >= 1, options.beamSize <= 32 else {
             throw EngineError.invalidOption("beam size must be between 1 and 32, got \(options.beamSize)")
@@ -43,7 +45,8 @@ struct LongFormTranscription {
             }
             if let problem = detection.problem { throw EngineError.invalidOption(problem) }
             let started = Clock.now
-            timeline = SpeechTimeline(regions: detection.regions(probabilities: vad.speechProbabilities(samples), sampleCount: samples.count))
+            let probabilities = speechProbabilities ?? vad.speechProbabilities(samples)
+            timeline = SpeechTimeline(regions: detection.regions(probabilities: probabilities, sampleCount: samples.count))
             timings.vad = Clock.seconds(since: started)
         } else {
             timeline = nil

@@ -10,6 +10,9 @@ public enum TranscriptFormat: String, Sendable, CaseIterable, Codable {
     case srt
     /// WebVTT subtitles: a `WEBVTT` header and cues timed `HH:MM:SS.mmm --> HH:MM:SS.mmm`.
     case vtt
+    /// NIST RTTM, the speaker turns diarization scorers read: one `SPEAKER` line per turn (empty without
+    /// speaker labels or channels).
+    case rttm
 
     /// The HTTP media type of a rendering in this format.
     public var contentType: String {
@@ -18,6 +21,7 @@ public enum TranscriptFormat: String, Sendable, CaseIterable, Codable {
         case .json: "application/json"
         case .srt: "application/x-subrip; charset=utf-8"
         case .vtt: "text/vtt; charset=utf-8"
+        case .rttm: "text/plain; charset=utf-8"
         }
     }
 
@@ -30,13 +34,25 @@ extension TranscriptionResult {
     ///
     /// Subtitle cues are the segments with their text trimmed; segments without text are left out and the
     /// rest numbered consecutively. Times are rounded to the millisecond; hours grow past two digits as needed.
-    public func rendered(as format: TranscriptFormat) -> String {
+    /// With speakers, an SRT cue starts `SPEAKER_1: ` and a VTT cue carries a voice tag `<v SPEAKER_1>`.
+    /// `recordingID` names the recording in RTTM lines (no spaces; they are replaced).
+    public func rendered(as format: TranscriptFormat, recordingID: String = "audio") -> String {
         switch format {
         case .text: text.trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
         case .json: renderedJSON()
-        case .srt: renderedCues(separator: ",", header: nil, numbered: true)
-        case .vtt: renderedCues(separator: ".", header: "WEBVTT", numbered: false)
+        case .srt: renderedCues(separator: ",", header: nil, numbered: true) { speaker, text in "\(speaker): \(text)" }
+        case .vtt: renderedCues(separator: ".", header: "WEBVTT", numbered: false) { speaker, text in "<v \(speaker)>\(text)" }
+        case .rttm: renderedRTTM(recordingID: recordingID)
         }
+    }
+
+    /// `SPEAKER <recording> <channel> <start> <duration> <NA> <NA> <speaker> <NA> <NA>`, channels 1-based.
+    private func renderedRTTM(recordingID: String) -> String {
+        let id = recordingID.isEmpty ? "audio" : String(recordingID.map { $0.isWhitespace ? "_" : $0 })
+        return (speakerTurns ?? []).map { turn in
+            let start = String(format: "%.3f", turn.start), duration = String(format: "%.3f", max(0, turn.end - turn.start))
+            return "SPEAKER \(id) \((turn.channel ?? 0) + 1) \(start) \(duration) <NA> <NA> \(turn.speaker) <NA> <NA>\n"
+        }.joined()
     }
 
     private func renderedJSON() -> String {
@@ -49,7 +65,7 @@ extension TranscriptionResult {
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
-    private func renderedCues(separator: String, header: String?, numbered: Bool) -> String {
+    private func renderedCues(separator: String, header: String?, numbered: Bool, speaking: (String, String) -> String) -> String {
         var blocks: [String] = header.map { [$0] } ?? []
         var number = 0
         for segment in segments {
@@ -57,11 +73,12 @@ extension TranscriptionResult {
             let text = segment.text.trimmingCharacters(in: .whitespacesAndNewlines)
                 .replacingOccurrences(of: "-->", with: "->")
             guard !text.isEmpty else { continue }
+            let cue = segment.speaker.map { speaking($0, text) } ?? text
             number += 1
             let start = Self.timestamp(segment.start, separator: separator)
             let end = Self.timestamp(max(segment.start, segment.end), separator: separator)
             let timing = "\(start) --> \(end)"
-            blocks.append(numbered ? "\(number)\n\(timing)\n\(text)" : "\(timing)\n\(text)")
+            blocks.append(numbered ? "\(number)\n\(timing)\n\(cue)" : "\(timing)\n\(cue)")
         }
         return blocks.joined(separator: "\n\n") + "\n"
     }
