@@ -19,14 +19,17 @@ struct SubmitCommand: AsyncParsableCommand {
     @OptionGroup var speech: SpeechDetectionOptions
     @Option(help: "transcribe, or translate (to English; multilingual models only).") var task: WhisperTask?
     @Flag(help: "Detect the language of every 30 s window (code-switching; multilingual models only).") var multilingual = false
+    @OptionGroup var speakerLabels: SpeakerLabelOptions
+    @Flag(help: "Transcribe every audio channel on its own (segments carry their channel).") var multichannel = false
     @Option(help: "One sampling temperature (0-1; 0, the default, falls back to higher ones when a window fails).") var temperature: Double?
     @Option(help: "Beam width, 1 (greedy) to 16 (the server's default is 5).") var beam: Int?
     @Option(help: "Seconds until the job and its files are deleted.") var deleteAfter: Int?
     @Flag(help: "Wait for the transcript, with a progress bar on standard error.") var wait = false
-    @Option(help: "With --wait: text, json, srt or vtt.") var format: String = "text"
+    @Option(help: "With --wait: text, json, srt, vtt or rttm (speaker turns).") var format: String = "text"
 
     func validate() throws {
-        guard ["text", "json", "srt", "vtt"].contains(format) else { throw ValidationError("--format must be text, json, srt or vtt") }
+        guard ["text", "json", "srt", "vtt", "rttm"].contains(format) else { throw ValidationError("--format must be text, json, srt, vtt or rttm") }
+        if let problem = speakerLabels.problem { throw ValidationError(problem) }
     }
 
     func run() async throws {
@@ -42,6 +45,8 @@ struct SubmitCommand: AsyncParsableCommand {
         if vad { fields.merge(speech.formFields) { $1 } } else { fields["vad"] = "false" }
         if let task { fields["task"] = task.rawValue }
         if multilingual { fields["multilingual"] = "true" }
+        fields.merge(speakerLabels.formFields) { $1 }
+        if multichannel { fields["multichannel"] = "true" }
         if let deleteAfter { fields["delete_after_seconds"] = String(deleteAfter) }
         let api = try client.api
         let created = try await api.submit(file: url, fields: fields)
@@ -120,10 +125,10 @@ struct ResultCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "result", abstract: "Print a completed job's transcript.")
     @OptionGroup var client: ClientOptions
     @Argument(help: "Job id.") var id: String
-    @Option(help: "text, json, srt or vtt.") var format: String = "text"
+    @Option(help: "text, json, srt, vtt or rttm (speaker turns).") var format: String = "text"
 
     func validate() throws {
-        guard ["text", "json", "srt", "vtt"].contains(format) else { throw ValidationError("--format must be text, json, srt or vtt") }
+        guard ["text", "json", "srt", "vtt", "rttm"].contains(format) else { throw ValidationError("--format must be text, json, srt, vtt or rttm") }
     }
 
     func run() async throws {

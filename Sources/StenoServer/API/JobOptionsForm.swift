@@ -47,6 +47,8 @@ struct JobOptionsForm {
             }
             options.beamSize = width
         }
+        options.speakers = try speakerOptions(fields)
+        if let flag = try Self.flag("multichannel", fields) { options.multichannel = flag }
         // An English-only model has one language: it can neither translate nor tell languages apart.
         if !model.isMultilingual {
             let served = models.entries.filter(\.isMultilingual).map(\.name)
@@ -73,6 +75,27 @@ struct JobOptionsForm {
         let detection = JobOptions.defaultVAD.setting(values)
         if let problem = detection.problem { throw APIError(.unprocessableContent, code: "invalid_option", message: "voice-activity detection: \(problem)") }
         return detection
+    }
+
+    /// `speaker_labels` and the speaker counts (which need it).
+    private func speakerOptions(_ fields: [String: String]) throws -> SpeakerOptions? {
+        let counts = try ["speakers_expected", "min_speakers", "max_speakers"].map { name -> Int? in
+            guard let value = fields[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+            guard let count = Int(value) else {
+                throw APIError(.unprocessableContent, code: "invalid_option", message: "\(name) must be a whole number, not '\(value)'")
+            }
+            return count
+        }
+        guard try Self.flag("speaker_labels", fields) == true else {
+            if counts.contains(where: { $0 != nil }) {
+                throw APIError(.unprocessableContent, code: "invalid_option",
+                               message: "speakers_expected, min_speakers and max_speakers need speaker_labels=true")
+            }
+            return nil
+        }
+        let options = SpeakerOptions(expected: counts[0], minimum: counts[1], maximum: counts[2])
+        if let problem = options.problem { throw APIError(.unprocessableContent, code: "invalid_option", message: problem) }
+        return options
     }
 
     /// A boolean field (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`); nil when absent or empty.

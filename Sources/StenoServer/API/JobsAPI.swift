@@ -53,6 +53,8 @@ struct JobsAPI: APIProtocol {
             return .ok(.init(body: .applicationXSubrip(HTTPBody(result.rendered(as: .srt)))))
         case .vtt:
             return .ok(.init(body: .textVtt(HTTPBody(result.rendered(as: .vtt)))))
+        case .rttm:
+            return .ok(.init(body: .plainText(HTTPBody(result.rendered(as: .rttm, recordingID: job.id.uuidString.lowercased())))))
         }
     }
 
@@ -169,30 +171,39 @@ enum JobPresenter {
     }
 
     static func options(_ options: JobOptions) -> Components.Schemas.JobOptions {
-        .init(
+        let vadParameters = options.vad.map { detection in
+            Components.Schemas.VadParameters(
+                threshold: detection.threshold, minSpeechDurationMs: detection.minSpeechSeconds * 1000,
+                maxSpeechDurationS: detection.maxSpeechSeconds.isFinite ? detection.maxSpeechSeconds : nil,
+                minSilenceDurationMs: detection.minSilenceSeconds * 1000, speechPadMs: detection.speechPadSeconds * 1000)
+        }
+        let speakers: SpeakerOptions? = options.speakers
+        return Components.Schemas.JobOptions(
             model: options.model, language: options.language, temperature: options.temperature, beamSize: options.beamSize,
-            prompt: options.prompt,
-            wordTimestamps: options.wordTimestamps, vad: options.vad != nil,
-            task: .init(rawValue: options.task.rawValue)!, multilingual: options.multilingual,
-            vadParameters: options.vad.map { detection in
-                .init(
-                    threshold: detection.threshold, minSpeechDurationMs: detection.minSpeechSeconds * 1000,
-                    maxSpeechDurationS: detection.maxSpeechSeconds.isFinite ? detection.maxSpeechSeconds : nil,
-                    minSilenceDurationMs: detection.minSilenceSeconds * 1000, speechPadMs: detection.speechPadSeconds * 1000)
-            })
+            prompt: options.prompt, wordTimestamps: options.wordTimestamps, vad: options.vad != nil,
+            task: Components.Schemas.Task(rawValue: options.task.rawValue)!, multilingual: options.multilingual,
+            speakerLabels: speakers != nil, speakersExpected: speakers?.expected, minSpeakers: speakers?.minimum,
+            maxSpeakers: speakers?.maximum, multichannel: options.multichannel, vadParameters: vadParameters)
     }
 
     static func result(_ result: TranscriptionResult) -> Components.Schemas.JobResult {
-        .init(
+        Components.Schemas.JobResult(
             text: result.text, language: result.language, duration: result.duration,
-            segments: result.segments.map { segment in
-                .init(
-                    id: segment.id, start: segment.start, end: segment.end, text: segment.text,
-                    avgLogprob: finite(segment.avgLogprob), noSpeechProb: finite(segment.noSpeechProb),
-                    words: segment.words?.map { .init(word: $0.word, start: $0.start, end: $0.end, probability: $0.probability) },
-                    language: segment.language)
-            },
-            speechRegions: result.speechRegions?.map { .init(start: $0.start, end: $0.end) })
+            segments: result.segments.map(segment),
+            speechRegions: result.speechRegions?.map { Components.Schemas.TimeSpan(start: $0.start, end: $0.end) },
+            speakers: result.speakers?.map { Components.Schemas.SpeakerSummary(speaker: $0.speaker, speakingTime: $0.speakingTime, channel: $0.channel) },
+            speakerTurns: result.speakerTurns?.map { Components.Schemas.SpeakerTurn(start: $0.start, end: $0.end, speaker: $0.speaker, channel: $0.channel) },
+            channels: result.channels)
+    }
+
+    static func segment(_ segment: TranscribedSegment) -> Components.Schemas.Segment {
+        let words: [Components.Schemas.Word]? = segment.words?.map { word in
+            Components.Schemas.Word(word: word.word, start: word.start, end: word.end, probability: word.probability, speaker: word.speaker)
+        }
+        return Components.Schemas.Segment(
+            id: segment.id, start: segment.start, end: segment.end, text: segment.text,
+            avgLogprob: finite(segment.avgLogprob), noSpeechProb: finite(segment.noSpeechProb),
+            words: words, language: segment.language, speaker: segment.speaker, channel: segment.channel)
     }
 
     /// JSON has no infinities: a log-probability of -infinity (a window decoded to nothing) is sent as -1e9.

@@ -18,6 +18,7 @@ public struct ServerConfiguration: Sendable {
     public var modelMemoryBytes: Int64?
     /// Silero VAD weights (installed by the setup next to the Whisper model).
     public var vadModel = URL(fileURLWithPath: "models/silero-vad/silero_vad.safetensors")
+    public var speakerModel = URL(fileURLWithPath: "models/speaker-encoder/ge2e.safetensors")
     /// Concurrent transcriptions.
     public var workers = 1
     /// Engine threads per transcription; nil lets the engine choose.

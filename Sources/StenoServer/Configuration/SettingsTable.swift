@@ -25,6 +25,7 @@ enum SettingsTable {
             configuration.modelMemoryBytes = value
         },
         .path("vad-model", \.vadModel, help: "Silero VAD tensor file, for voice-activity detection (jobs' `vad`, on by default)"),
+        .path("speaker-model", \.speakerModel, help: "GE2E speaker-encoder tensor file, for jobs' `speaker_labels`"),
         .integer("workers", \.workers, range: 1...Int.max, help: "concurrent transcriptions"),
         .optionalInteger("threads", \.threads, range: 1...Int.max, defaultText: "the engine's choice",
                          help: "engine threads per transcription"),

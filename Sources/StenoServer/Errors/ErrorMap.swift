@@ -72,7 +72,7 @@ enum ErrorMap {
         guard let engineError = error as? EngineError else { return nil }
         switch engineError {
         case .undecodableAudio, .emptyAudio, .audioTooLong, .unsupportedLanguage, .invalidOption, .decoderTimeout,
-             .decoderLimitExceeded:
+             .decoderLimitExceeded, .tooManyChannels:
             return JobFailure(code: engineError.code, message: engineError.description)
         case .invalidModel, .cancelled, .decoderUnavailable:
             return nil

@@ -79,6 +79,37 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/TranscribeRequest/multilingual`.
             package var multilingual: Swift.Bool?
+            /// Who said what: every segment and word gets a `speaker` (`SPEAKER_1`, `SPEAKER_2`, … in the order they
+            /// first speak), segments are split where the speaker changes, and the result has `speakers` (each one's
+            /// speaking time) and `speaker_turns`. The text has a `[SPEAKER_1]` line per change of speaker, SRT cues
+            /// start `SPEAKER_1:`, VTT cues carry `<v SPEAKER_1>`, and `format=rttm` lists the turns. Voice prints
+            /// of the speech (a native GE2E speaker encoder) are clustered; the number of speakers is found unless
+            /// given. With `multichannel`, each channel is labelled on its own and its speakers numbered after the
+            /// previous channel's.
+            ///
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/speaker_labels`.
+            package var speakerLabels: Swift.Bool?
+            /// With `speaker_labels`, the number of speakers when known (not with `min_speakers`/`max_speakers`).
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/speakers_expected`.
+            package var speakersExpected: Swift.Int?
+            /// With `speaker_labels`, at least this many speakers are found.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/min_speakers`.
+            package var minSpeakers: Swift.Int?
+            /// With `speaker_labels`, at most this many speakers are found.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/max_speakers`.
+            package var maxSpeakers: Swift.Int?
+            /// Transcribe each audio channel on its own (a stereo call recording with one party per channel) and
+            /// merge the segments in time order; each segment carries its `channel` (0-based) and, without
+            /// `speaker_labels`, the speaker of its channel (`SPEAKER_1` for channel 0). A mono file is one channel.
+            /// A job whose recording has more than 8 channels fails with `too_many_channels`.
+            ///
+            ///
+            /// - Remark: Generated from `#/components/schemas/TranscribeRequest/multichannel`.
+            package var multichannel: Swift.Bool?
             /// Voice-activity detection (Silero VAD): only the speech is transcribed, and every time still refers to
             /// the recording. Silence and noise then give no words, and speech after a long pause keeps its true
             /// times. `false` transcribes all of the audio. The `vad_*` fields tune it (ignored with `vad=false`);
@@ -144,6 +175,11 @@ extension Components {
             ///   - wordTimestamps: Add words with their times and probabilities to each segment.
             ///   - task:
             ///   - multilingual: Detect the language of every 30 s window and decode each in its own, for recordings that switch
+            ///   - speakerLabels: Who said what: every segment and word gets a `speaker` (`SPEAKER_1`, `SPEAKER_2`, … in the order they
+            ///   - speakersExpected: With `speaker_labels`, the number of speakers when known (not with `min_speakers`/`max_speakers`).
+            ///   - minSpeakers: With `speaker_labels`, at least this many speakers are found.
+            ///   - maxSpeakers: With `speaker_labels`, at most this many speakers are found.
+            ///   - multichannel: Transcribe each audio channel on its own (a stereo call recording with one party per channel) and
             ///   - vad: Voice-activity detection (Silero VAD): only the speech is transcribed, and every time still refers to
             ///   - vadThreshold: Speech probability from which a 32 ms window is speech (speech ends below this minus 0.15).
             ///   - vadMinSpeechDurationMs: Speech shorter than this is dropped.
@@ -165,6 +201,11 @@ extension Components {
                 wordTimestamps: Swift.Bool? = nil,
                 task: Components.Schemas.Task? = nil,
                 multilingual: Swift.Bool? = nil,
+                speakerLabels: Swift.Bool? = nil,
+                speakersExpected: Swift.Int? = nil,
+                minSpeakers: Swift.Int? = nil,
+                maxSpeakers: Swift.Int? = nil,
+                multichannel: Swift.Bool? = nil,
                 vad: Swift.Bool? = nil,
                 vadThreshold: Swift.Double? = nil,
                 vadMinSpeechDurationMs: Swift.Double? = nil,
@@ -186,6 +227,11 @@ extension Components {
                 self.wordTimestamps = wordTimestamps
                 self.task = task
                 self.multilingual = multilingual
+                self.speakerLabels = speakerLabels
+                self.speakersExpected = speakersExpected
+                self.minSpeakers = minSpeakers
+                self.maxSpeakers = maxSpeakers
+                self.multichannel = multichannel
                 self.vad = vad
                 self.vadThreshold = vadThreshold
                 self.vadMinSpeechDurationMs = vadMinSpeechDurationMs
@@ -208,6 +254,11 @@ extension Components {
                 case wordTimestamps = "word_timestamps"
                 case task
                 case multilingual
+                case speakerLabels = "speaker_labels"
+                case speakersExpected = "speakers_expected"
+                case minSpeakers = "min_speakers"
+                case maxSpeakers = "max_speakers"
+                case multichannel
                 case vad
                 case vadThreshold = "vad_threshold"
                 case vadMinSpeechDurationMs = "vad_min_speech_duration_ms"
@@ -234,6 +285,7 @@ extension Components {
             case text = "text"
             case srt = "srt"
             case vtt = "vtt"
+            case rttm = "rttm"
         }
         /// - Remark: Generated from `#/components/schemas/JobCreated`.
         package struct JobCreated: Codable, Hashable, Sendable {
@@ -307,6 +359,20 @@ extension Components {
             package var task: Components.Schemas.Task
             /// - Remark: Generated from `#/components/schemas/JobOptions/multilingual`.
             package var multilingual: Swift.Bool
+            /// Whether segments and words get speaker labels.
+            ///
+            /// - Remark: Generated from `#/components/schemas/JobOptions/speaker_labels`.
+            package var speakerLabels: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/JobOptions/speakers_expected`.
+            package var speakersExpected: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/JobOptions/min_speakers`.
+            package var minSpeakers: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/JobOptions/max_speakers`.
+            package var maxSpeakers: Swift.Int?
+            /// Whether each channel is transcribed on its own.
+            ///
+            /// - Remark: Generated from `#/components/schemas/JobOptions/multichannel`.
+            package var multichannel: Swift.Bool
             /// - Remark: Generated from `#/components/schemas/JobOptions/vad_parameters`.
             package var vadParameters: Components.Schemas.VadParameters?
             /// Creates a new `JobOptions`.
@@ -321,6 +387,11 @@ extension Components {
             ///   - vad: Whether voice-activity detection runs.
             ///   - task:
             ///   - multilingual:
+            ///   - speakerLabels: Whether segments and words get speaker labels.
+            ///   - speakersExpected:
+            ///   - minSpeakers:
+            ///   - maxSpeakers:
+            ///   - multichannel: Whether each channel is transcribed on its own.
             ///   - vadParameters:
             package init(
                 model: Swift.String? = nil,
@@ -332,6 +403,11 @@ extension Components {
                 vad: Swift.Bool,
                 task: Components.Schemas.Task,
                 multilingual: Swift.Bool,
+                speakerLabels: Swift.Bool,
+                speakersExpected: Swift.Int? = nil,
+                minSpeakers: Swift.Int? = nil,
+                maxSpeakers: Swift.Int? = nil,
+                multichannel: Swift.Bool,
                 vadParameters: Components.Schemas.VadParameters? = nil
             ) {
                 self.model = model
@@ -343,6 +419,11 @@ extension Components {
                 self.vad = vad
                 self.task = task
                 self.multilingual = multilingual
+                self.speakerLabels = speakerLabels
+                self.speakersExpected = speakersExpected
+                self.minSpeakers = minSpeakers
+                self.maxSpeakers = maxSpeakers
+                self.multichannel = multichannel
                 self.vadParameters = vadParameters
             }
             package enum CodingKeys: String, CodingKey {
@@ -355,6 +436,11 @@ extension Components {
                 case vad
                 case task
                 case multilingual
+                case speakerLabels = "speaker_labels"
+                case speakersExpected = "speakers_expected"
+                case minSpeakers = "min_speakers"
+                case maxSpeakers = "max_speakers"
+                case multichannel
                 case vadParameters = "vad_parameters"
             }
         }
@@ -633,6 +719,18 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/JobResult/speech_regions`.
             package var speechRegions: [Components.Schemas.TimeSpan]?
+            /// With `speaker_labels` or `multichannel`, each speaker found and their speaking time.
+            ///
+            /// - Remark: Generated from `#/components/schemas/JobResult/speakers`.
+            package var speakers: [Components.Schemas.SpeakerSummary]?
+            /// With `speaker_labels` or `multichannel`, who speaks when (what `format=rttm` lists).
+            ///
+            /// - Remark: Generated from `#/components/schemas/JobResult/speaker_turns`.
+            package var speakerTurns: [Components.Schemas.SpeakerTurn]?
+            /// With `multichannel`, the recording's audio channels.
+            ///
+            /// - Remark: Generated from `#/components/schemas/JobResult/channels`.
+            package var channels: Swift.Int?
             /// Creates a new `JobResult`.
             ///
             /// - Parameters:
@@ -641,18 +739,27 @@ extension Components {
             ///   - duration: Audio duration in seconds.
             ///   - segments:
             ///   - speechRegions: Where voice-activity detection found speech (with its padding), in seconds of the recording; only the
+            ///   - speakers: With `speaker_labels` or `multichannel`, each speaker found and their speaking time.
+            ///   - speakerTurns: With `speaker_labels` or `multichannel`, who speaks when (what `format=rttm` lists).
+            ///   - channels: With `multichannel`, the recording's audio channels.
             package init(
                 text: Swift.String,
                 language: Swift.String,
                 duration: Swift.Double,
                 segments: [Components.Schemas.Segment],
-                speechRegions: [Components.Schemas.TimeSpan]? = nil
+                speechRegions: [Components.Schemas.TimeSpan]? = nil,
+                speakers: [Components.Schemas.SpeakerSummary]? = nil,
+                speakerTurns: [Components.Schemas.SpeakerTurn]? = nil,
+                channels: Swift.Int? = nil
             ) {
                 self.text = text
                 self.language = language
                 self.duration = duration
                 self.segments = segments
                 self.speechRegions = speechRegions
+                self.speakers = speakers
+                self.speakerTurns = speakerTurns
+                self.channels = channels
             }
             package enum CodingKeys: String, CodingKey {
                 case text
@@ -660,6 +767,77 @@ extension Components {
                 case duration
                 case segments
                 case speechRegions = "speech_regions"
+                case speakers
+                case speakerTurns = "speaker_turns"
+                case channels
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SpeakerSummary`.
+        package struct SpeakerSummary: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SpeakerSummary/speaker`.
+            package var speaker: Swift.String
+            /// Seconds of the recording this speaker holds.
+            ///
+            /// - Remark: Generated from `#/components/schemas/SpeakerSummary/speaking_time`.
+            package var speakingTime: Swift.Double
+            /// With `multichannel`, the speaker's channel.
+            ///
+            /// - Remark: Generated from `#/components/schemas/SpeakerSummary/channel`.
+            package var channel: Swift.Int?
+            /// Creates a new `SpeakerSummary`.
+            ///
+            /// - Parameters:
+            ///   - speaker:
+            ///   - speakingTime: Seconds of the recording this speaker holds.
+            ///   - channel: With `multichannel`, the speaker's channel.
+            package init(
+                speaker: Swift.String,
+                speakingTime: Swift.Double,
+                channel: Swift.Int? = nil
+            ) {
+                self.speaker = speaker
+                self.speakingTime = speakingTime
+                self.channel = channel
+            }
+            package enum CodingKeys: String, CodingKey {
+                case speaker
+                case speakingTime = "speaking_time"
+                case channel
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SpeakerTurn`.
+        package struct SpeakerTurn: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SpeakerTurn/start`.
+            package var start: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/SpeakerTurn/end`.
+            package var end: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/SpeakerTurn/speaker`.
+            package var speaker: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SpeakerTurn/channel`.
+            package var channel: Swift.Int?
+            /// Creates a new `SpeakerTurn`.
+            ///
+            /// - Parameters:
+            ///   - start:
+            ///   - end:
+            ///   - speaker:
+            ///   - channel:
+            package init(
+                start: Swift.Double,
+                end: Swift.Double,
+                speaker: Swift.String,
+                channel: Swift.Int? = nil
+            ) {
+                self.start = start
+                self.end = end
+                self.speaker = speaker
+                self.channel = channel
+            }
+            package enum CodingKeys: String, CodingKey {
+                case start
+                case end
+                case speaker
+                case channel
             }
         }
         /// - Remark: Generated from `#/components/schemas/Segment`.
@@ -682,6 +860,14 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Segment/language`.
             package var language: Swift.String?
+            /// Who speaks (with `speaker_labels`, or the channel's speaker with `multichannel`).
+            ///
+            /// - Remark: Generated from `#/components/schemas/Segment/speaker`.
+            package var speaker: Swift.String?
+            /// With `multichannel`, the channel (0-based) the segment was heard on.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Segment/channel`.
+            package var channel: Swift.Int?
             /// Creates a new `Segment`.
             ///
             /// - Parameters:
@@ -693,6 +879,8 @@ extension Components {
             ///   - noSpeechProb:
             ///   - words:
             ///   - language: The language this segment was decoded in (with `multilingual`, detected per window).
+            ///   - speaker: Who speaks (with `speaker_labels`, or the channel's speaker with `multichannel`).
+            ///   - channel: With `multichannel`, the channel (0-based) the segment was heard on.
             package init(
                 id: Swift.Int,
                 start: Swift.Double,
@@ -701,7 +889,9 @@ extension Components {
                 avgLogprob: Swift.Double,
                 noSpeechProb: Swift.Double,
                 words: [Components.Schemas.Word]? = nil,
-                language: Swift.String? = nil
+                language: Swift.String? = nil,
+                speaker: Swift.String? = nil,
+                channel: Swift.Int? = nil
             ) {
                 self.id = id
                 self.start = start
@@ -711,6 +901,8 @@ extension Components {
                 self.noSpeechProb = noSpeechProb
                 self.words = words
                 self.language = language
+                self.speaker = speaker
+                self.channel = channel
             }
             package enum CodingKeys: String, CodingKey {
                 case id
@@ -721,6 +913,8 @@ extension Components {
                 case noSpeechProb = "no_speech_prob"
                 case words
                 case language
+                case speaker
+                case channel
             }
         }
         /// - Remark: Generated from `#/components/schemas/Word`.
@@ -733,6 +927,10 @@ extension Components {
             package var end: Swift.Double
             /// - Remark: Generated from `#/components/schemas/Word/probability`.
             package var probability: Swift.Double
+            /// Who says the word (with `speaker_labels` or `multichannel`).
+            ///
+            /// - Remark: Generated from `#/components/schemas/Word/speaker`.
+            package var speaker: Swift.String?
             /// Creates a new `Word`.
             ///
             /// - Parameters:
@@ -740,22 +938,26 @@ extension Components {
             ///   - start:
             ///   - end:
             ///   - probability:
+            ///   - speaker: Who says the word (with `speaker_labels` or `multichannel`).
             package init(
                 word: Swift.String,
                 start: Swift.Double,
                 end: Swift.Double,
-                probability: Swift.Double
+                probability: Swift.Double,
+                speaker: Swift.String? = nil
             ) {
                 self.word = word
                 self.start = start
                 self.end = end
                 self.probability = probability
+                self.speaker = speaker
             }
             package enum CodingKeys: String, CodingKey {
                 case word
                 case start
                 case end
                 case probability
+                case speaker
             }
         }
         /// - Remark: Generated from `#/components/schemas/JobList`.

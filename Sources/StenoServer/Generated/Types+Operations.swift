@@ -258,7 +258,8 @@ package enum Operations {
     /// A job's status, and its result once completed.
     ///
     /// With `format=json` (the default) the answer is the job's status, which holds the result once the job is
-    /// completed. `text`, `srt` and `vtt` answer the transcript alone, and `409` while the job is not completed.
+    /// completed. `text`, `srt`, `vtt` and `rttm` (speaker turns, for jobs with `speaker_labels` or
+    /// `multichannel`) answer the transcript alone, and `409` while the job is not completed.
     /// The first successful retrieval of a completed result records `retrieved_at` and schedules the deletion
     /// of its files after the server's grace period.
     ///

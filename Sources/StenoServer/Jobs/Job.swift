@@ -49,6 +49,8 @@ public struct Job: Sendable, Hashable {
     /// Audio duration in seconds, known once transcribed.
     public var duration: Double?
     public var detectedLanguage: String?
+    /// Speakers found (or channels heard), for jobs with speaker labels or multichannel; known once transcribed.
+    public var speakerCount: Int?
     /// File name inside the blob store's results folder; nil until completed and after deletion.
     public var resultPath: String?
     /// The client's `Idempotency-Key`: a retried upload with the same key gets this job instead of a new one.

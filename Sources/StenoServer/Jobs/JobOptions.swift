@@ -27,6 +27,10 @@ public struct JobOptions: Sendable, Hashable {
     /// Where the worker fetches the recording, for a job submitted by URL (no uploaded file). Kept with the job,
     /// never shown by the API or logged (its query may carry a signature).
     public var audioURL: String?
+    /// Speaker labels and what the client knows of the speaker count; nil labels no one.
+    public var speakers: SpeakerOptions?
+    /// Each audio channel transcribed on its own, segments carrying their channel.
+    public var multichannel = false
 
     /// Steno's default detection: faster-whisper's `vad_filter` parameters.
     public static let defaultVAD = SpeechDetection.fasterWhisper
@@ -51,13 +55,15 @@ public struct JobOptions: Sendable, Hashable {
             language: language, wordTimestamps: wordTimestamps, initialPrompt: prompt, vad: vad, task: task, multilingual: multilingual)
         if let temperature { options.temperatures = [Float(temperature)] }
         if let beamSize { options.beamSize = beamSize }
+        options.speakers = speakers
+        options.multichannel = multichannel
         return options
     }
 }
 
 extension JobOptions: Codable {
     enum CodingKeys: String, CodingKey {
-        case model, language, prompt, vad, task, multilingual, temperature
+        case model, language, prompt, vad, task, multilingual, temperature, speakers, multichannel
         case audioURL = "audio_url"
         case beamSize = "beam_size"
         case wordTimestamps = "word_timestamps"
@@ -78,6 +84,8 @@ extension JobOptions: Codable {
         temperature = try container.decodeIfPresent(Double.self, forKey: .temperature)
         audioURL = try container.decodeIfPresent(String.self, forKey: .audioURL)
         beamSize = try container.decodeIfPresent(Int.self, forKey: .beamSize)
+        speakers = try container.decodeIfPresent(SpeakerOptions.self, forKey: .speakers)
+        multichannel = try container.decodeIfPresent(Bool.self, forKey: .multichannel) ?? false
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -92,6 +100,8 @@ extension JobOptions: Codable {
         try container.encodeIfPresent(temperature, forKey: .temperature)
         try container.encodeIfPresent(audioURL, forKey: .audioURL)
         try container.encodeIfPresent(beamSize, forKey: .beamSize)
+        try container.encodeIfPresent(speakers, forKey: .speakers)
+        if multichannel { try container.encode(multichannel, forKey: .multichannel) }
     }
 
     /// The document stored in a job's `options` column.

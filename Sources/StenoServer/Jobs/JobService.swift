@@ -298,7 +298,8 @@ package final class JobService: Sendable {
         let completed: Bool
         do {
             completed = try await store.complete(
-                lease, resultPath: resultName, duration: result.duration, language: result.language, now: clock.now())
+                lease, resultPath: resultName, duration: result.duration, language: result.language,
+                speakers: result.speakers?.count, now: clock.now())
         } catch {
             await blobs.remove(resultName)
             throw error

@@ -30,7 +30,7 @@ public protocol JobStore: Sendable {
     /// Extends the lease and records progress. False when the lease is no longer held: the worker must stop.
     func heartbeat(_ lease: JobLease, progress: Double, leaseDuration: TimeInterval, now: Date) async throws -> Bool
     /// Marks the job completed. False (and nothing written) when the lease is no longer held.
-    func complete(_ lease: JobLease, resultPath: String, duration: Double, language: String, now: Date) async throws -> Bool
+    func complete(_ lease: JobLease, resultPath: String, duration: Double, language: String, speakers: Int?, now: Date) async throws -> Bool
     /// Marks the job failed for good. False when the lease is no longer held.
     func fail(_ lease: JobLease, failure: JobFailure, now: Date) async throws -> Bool
     /// Puts the job back to pending, due at `runAfter`. With `countAttempt == false` the claim's attempt is
@@ -76,5 +76,12 @@ extension JobStore {
     /// `insert(_:limits:)` with the tenant's bound alone.
     public func insert(_ job: Job, maxActiveJobs: Int) async throws -> Job {
         try await insert(job, limits: InsertLimits(maxActiveJobsPerTenant: maxActiveJobs))
+    }
+}
+
+extension JobStore {
+    /// A completion without speaker labels.
+    public func complete(_ lease: JobLease, resultPath: String, duration: Double, language: String, now: Date) async throws -> Bool {
+        try await complete(lease, resultPath: resultPath, duration: duration, language: language, speakers: nil, now: now)
     }
 }

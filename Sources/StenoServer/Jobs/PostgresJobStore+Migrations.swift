@@ -163,6 +163,10 @@ extension PostgresJobStore {
         Migration(version: 8, name: "job options document", statements: [
             "ALTER TABLE steno_jobs ADD COLUMN options text",
         ]),
+        // Speakers found in a completed job with speaker labels, for its webhook.
+        Migration(version: 9, name: "speaker count", statements: [
+            "ALTER TABLE steno_jobs ADD COLUMN speaker_count integer",
+        ]),
     ]
 
     /// Any fixed number shared by every Steno node: the advisory lock that serialises migrations when several

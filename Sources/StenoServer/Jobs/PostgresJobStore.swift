@@ -142,11 +142,11 @@ public final class PostgresJobStore: JobStore {
             """)
     }
 
-    public func complete(_ lease: JobLease, resultPath: String, duration: Double, language: String, now: Date) async throws -> Bool {
+    public func complete(_ lease: JobLease, resultPath: String, duration: Double, language: String, speakers: Int?, now: Date) async throws -> Bool {
         try await changedOne(
             """
             UPDATE steno_jobs SET state = 'completed', progress = 1, completed_at = \(now), result_path = \(resultPath),
-                   duration = \(duration), detected_language = \(language), error_code = NULL, error_message = NULL,
+                   duration = \(duration), detected_language = \(language), speaker_count = \(speakers), error_code = NULL, error_message = NULL,
                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
             WHERE id = \(lease.job.id) AND state = 'processing' AND lease_token = \(lease.token)
             RETURNING 1
@@ -359,6 +359,7 @@ public final class PostgresJobStore: JobStore {
         job.audioPath = try value("audio_path")
         job.duration = try value("duration")
         job.detectedLanguage = try value("detected_language")
+        job.speakerCount = try value("speaker_count")
         job.resultPath = try value("result_path")
         job.idempotencyKey = try value("idempotency_key")
         job.tenant = try value("tenant")

@@ -95,6 +95,10 @@ extension SQLiteJobStore {
             // keep reading language, prompt and word_timestamps (still written, for a rollback).
             try db.execute(sql: "ALTER TABLE job ADD COLUMN options TEXT")
         }
+        migrator.registerMigration("v6: speaker count") { db in
+            // Speakers found in a completed job with speaker labels, for its webhook.
+            try db.execute(sql: "ALTER TABLE job ADD COLUMN speaker_count INTEGER")
+        }
         return migrator
     }
 }

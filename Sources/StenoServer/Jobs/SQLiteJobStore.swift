@@ -142,14 +142,14 @@ public final class SQLiteJobStore: JobStore {
             arguments: [min(max(progress, 0), 1), now.timeIntervalSince1970 + leaseDuration])
     }
 
-    public func complete(_ lease: JobLease, resultPath: String, duration: Double, language: String, now: Date) async throws -> Bool {
+    public func complete(_ lease: JobLease, resultPath: String, duration: Double, language: String, speakers: Int?, now: Date) async throws -> Bool {
         try await guardedUpdate(
             lease,
             set: """
             state = 'completed', progress = 1, completed_at = ?, result_path = ?, duration = ?, detected_language = ?,
-            error_code = NULL, error_message = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+            speaker_count = ?, error_code = NULL, error_message = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
             """,
-            arguments: [now.timeIntervalSince1970, resultPath, duration, language])
+            arguments: [now.timeIntervalSince1970, resultPath, duration, language, speakers])
     }
 
     public func fail(_ lease: JobLease, failure: JobFailure, now: Date) async throws -> Bool {
@@ -357,6 +357,7 @@ public final class SQLiteJobStore: JobStore {
         job.audioPath = row["audio_path"]
         job.duration = row["duration"]
         job.detectedLanguage = row["detected_language"]
+        job.speakerCount = row["speaker_count"]
         job.resultPath = row["result_path"]
         job.idempotencyKey = row["idempotency_key"]
         job.tenant = row["tenant"]

@@ -21,7 +21,7 @@ public final class WhisperTranscriber: Transcriber {
     /// `voiceActivityModel`. `memoryBudget` bounds the bytes of models kept loaded at once (nil: no bound).
     public init(
         models sources: [ModelSource], defaultModel: String? = nil, memoryBudget: Int64? = nil,
-        voiceActivityModel: URL? = nil, threads: Int?, maxAudioSeconds: Double, ffmpegPath: String = "ffmpeg",
+        voiceActivityModel: URL? = nil, speakerModel: URL? = nil, threads: Int?, maxAudioSeconds: Double, ffmpegPath: String = "ffmpeg",
         ffprobePath: String = "ffprobe", decoderTimeout: Double = 300, decoderCPUSeconds: Int? = nil,
         decoderMemoryBytes: Int = AudioDecoder.defaultMemoryBytes, scratchDirectory: URL? = nil, loadingModel: Bool = true
     ) throws {
@@ -38,7 +38,7 @@ public final class WhisperTranscriber: Transcriber {
         }
         let directories = Dictionary(uniqueKeysWithValues: sources.map { ($0.name, $0.directory) })
         loaded = try LoadedModels(bytes: sizes, budget: memoryBudget) { name in
-            try WhisperEngine(modelDirectory: directories[name]!, threads: threads, voiceActivityModel: voiceActivityModel)
+            try WhisperEngine(modelDirectory: directories[name]!, threads: threads, voiceActivityModel: voiceActivityModel, speakerModel: speakerModel)
         }
         decoder = AudioDecoder(
             ffmpegPath: ffmpegPath, ffprobePath: ffprobePath, timeoutSeconds: decoderTimeout,
@@ -50,12 +50,12 @@ public final class WhisperTranscriber: Transcriber {
 
     /// One model, served under its folder's name.
     public convenience init(
-        modelDirectory: URL, voiceActivityModel: URL? = nil, threads: Int?, maxAudioSeconds: Double, ffmpegPath: String = "ffmpeg",
+        modelDirectory: URL, voiceActivityModel: URL? = nil, speakerModel: URL? = nil, threads: Int?, maxAudioSeconds: Double, ffmpegPath: String = "ffmpeg",
         ffprobePath: String = "ffprobe", decoderTimeout: Double = 300, decoderCPUSeconds: Int? = nil,
         decoderMemoryBytes: Int = AudioDecoder.defaultMemoryBytes, scratchDirectory: URL? = nil, loadingModel: Bool = true
     ) throws {
         try self.init(
-            models: [ModelSource(directory: modelDirectory)], voiceActivityModel: voiceActivityModel, threads: threads,
+            models: [ModelSource(directory: modelDirectory)], voiceActivityModel: voiceActivityModel, speakerModel: speakerModel, threads: threads,
             maxAudioSeconds: maxAudioSeconds, ffmpegPath: ffmpegPath, ffprobePath: ffprobePath, decoderTimeout: decoderTimeout,
             decoderCPUSeconds: decoderCPUSeconds, decoderMemoryBytes: decoderMemoryBytes, scratchDirectory: scratchDirectory,
             loadingModel: loadingModel)
@@ -66,7 +66,7 @@ public final class WhisperTranscriber: Transcriber {
     public convenience init(configuration: ServerConfiguration) throws {
         try self.init(
             models: configuration.models, defaultModel: configuration.defaultModel, memoryBudget: configuration.modelMemoryBytes,
-            voiceActivityModel: configuration.vadModel, threads: configuration.threads,
+            voiceActivityModel: configuration.vadModel, speakerModel: configuration.speakerModel, threads: configuration.threads,
             maxAudioSeconds: configuration.maxAudioSeconds, ffmpegPath: configuration.ffmpegPath,
             decoderTimeout: configuration.decoderTimeout, decoderCPUSeconds: configuration.decoderCPUSeconds,
             decoderMemoryBytes: Int(configuration.decoderMemoryBytes),
@@ -97,12 +97,25 @@ public final class WhisperTranscriber: Transcriber {
         if isCancelled() { throw EngineError.cancelled }
         // Decoding stops at the limit whatever the container states, and the samples are spooled to disk
         // rather than held on the heap: a file that lies about its length costs neither memory nor hours.
+        if options.multichannel {
+            let channels = try decoder.decodeChannels(file: file, limitSeconds: maxAudioSeconds)
+            if isCancelled() { throw EngineError.cancelled }
+            return try withModel(model, isCancelled: isCancelled) { engine in
+                try engine.transcribe(channels: channels, options: options, progress: progress, isCancelled: isCancelled, text: text)
+            }
+        }
         let audio = try decoder.decode(file: file, limitSeconds: maxAudioSeconds)
         if isCancelled() { throw EngineError.cancelled }
+        return try withModel(model, isCancelled: isCancelled) { engine in
+            try engine.transcribe(audio: audio, options: options, progress: progress, isCancelled: isCancelled, text: text)
+        }
+    }
+
+    private func withModel(
+        _ model: String, isCancelled: @escaping CancellationCheck, _ body: (WhisperEngine) throws -> TranscriptionResult
+    ) throws -> TranscriptionResult {
         do {
-            return try loaded.withModel(model, isCancelled: isCancelled) { engine in
-                try engine.transcribe(audio: audio, options: options, progress: progress, isCancelled: isCancelled, text: text)
-            }
+            return try loaded.withModel(model, isCancelled: isCancelled, body)
         } catch let unknown as ModelNotServed {
             throw JobFailure(code: "model_not_found", message: unknown.description)
         }

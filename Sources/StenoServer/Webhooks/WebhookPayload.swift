@@ -15,13 +15,15 @@ struct WebhookPayload: Encodable {
     /// Audio seconds, for completed jobs.
     var duration: Double?
     var language: String?
+    /// Speakers found, for completed jobs with speaker labels or multichannel.
+    var speakers: Int?
     var error: Failure?
     /// Where the result is fetched (`GET`); absolute when the server knows its public URL.
     var resultURL: String
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", status, createdAt = "created_at", completedAt = "completed_at", duration, language,
-             error, resultURL = "result_url"
+             speakers = "speaker_count", error, resultURL = "result_url"
     }
 
     init(job: Job, publicURL: String?) {
@@ -32,6 +34,7 @@ struct WebhookPayload: Encodable {
         completedAt = job.completedAt
         duration = job.duration
         language = job.detectedLanguage ?? job.options.language
+        speakers = job.speakerCount
         if job.state == .failed, let code = job.errorCode {
             error = Failure(code: code, message: job.errorMessage ?? "")
         }

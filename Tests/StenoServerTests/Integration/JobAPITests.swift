@@ -144,6 +144,41 @@ import Testing
         }
     }
 
+    /// `speaker_labels` with its counts, and `multichannel`: they reach the engine and the status, and counts
+    /// without labels, counts out of range, both kinds of count, and bad values are refused.
+    @Test func speakerAndChannelOptions() async throws {
+        let server = try TestServer()
+        try await server.service.app.test(.router) { client in
+            func run(_ fields: [String: String]) async throws -> (Components.Schemas.JobOptions, TranscriptionOptions?) {
+                let response = try await client.upload(MultipartForm(file: audio, fields: fields))
+                #expect(response.status == .accepted, "\(String(buffer: response.body))")
+                let created = try TestJSON.decode(Components.Schemas.JobCreated.self, response.body)
+                _ = try await client.wait(for: created.jobId, in: [.completed], store: server.service.store)
+                return (try await client.status(created.jobId).options, server.transcriber.latestOptions)
+            }
+            let (defaults, engineDefaults) = try await run([:])
+            #expect(defaults.speakerLabels == false && defaults.multichannel == false)
+            #expect(engineDefaults?.speakers == nil && engineDefaults?.multichannel == false)
+
+            let (labelled, engineLabelled) = try await run(["speaker_labels": "true", "speakers_expected": "3", "multichannel": "true"])
+            #expect(labelled.speakerLabels == true && labelled.speakersExpected == 3 && labelled.multichannel == true)
+            #expect(engineLabelled?.speakers == SpeakerOptions(expected: 3) && engineLabelled?.multichannel == true)
+
+            let (bounded, engineBounded) = try await run(["speaker_labels": "yes", "min_speakers": "2", "max_speakers": "4"])
+            #expect(bounded.minSpeakers == 2 && bounded.maxSpeakers == 4 && bounded.speakersExpected == nil)
+            #expect(engineBounded?.speakers == SpeakerOptions(minimum: 2, maximum: 4))
+
+            for fields in [["speakers_expected": "2"], ["speaker_labels": "true", "speakers_expected": "0"],
+                           ["speaker_labels": "true", "max_speakers": "33"], ["speaker_labels": "true", "min_speakers": "3", "max_speakers": "2"],
+                           ["speaker_labels": "true", "speakers_expected": "2", "min_speakers": "1"],
+                           ["speaker_labels": "true", "speakers_expected": "two"], ["speaker_labels": "maybe"], ["multichannel": "stereo"]] {
+                let response = try await client.upload(MultipartForm(file: audio, fields: fields))
+                #expect(response.status == .unprocessableContent, "\(fields)")
+                #expect(try client.errorCode(response) == "invalid_option", "\(fields)")
+            }
+        }
+    }
+
     /// `temperature` and `beam_size` reach the engine and the status; 0 is the default fallback, and values out
     /// of range are refused.
     @Test func decodingOptions() async throws {

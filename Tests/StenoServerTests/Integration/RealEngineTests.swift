@@ -10,6 +10,7 @@ import Testing
 enum Fixtures {
     static let model = Repository.root.appendingPathComponent("models/tiny.en")
     static let vadModel = Repository.root.appendingPathComponent("models/silero-vad/silero_vad.safetensors")
+    static let speakerModel = Repository.root.appendingPathComponent("models/speaker-encoder/ge2e.safetensors")
     static let librivox = URL(fileURLWithPath: "/usr/share/pocketsphinx/test/data/librivox")
 
     static func recording(_ number: String) -> URL {
@@ -58,7 +59,8 @@ enum Fixtures {
         configuration.logLevel = .warning
         adjust(&configuration)
         let transcriber = try WhisperTranscriber(
-            modelDirectory: configuration.modelDirectory, voiceActivityModel: Fixtures.vadModel, threads: nil, maxAudioSeconds: configuration.maxAudioSeconds)
+            modelDirectory: configuration.modelDirectory, voiceActivityModel: Fixtures.vadModel, speakerModel: Fixtures.speakerModel,
+            threads: nil, maxAudioSeconds: configuration.maxAudioSeconds)
         return RealServer(directory: directory, service: try buildApplication(configuration: configuration, transcriber: transcriber, clock: clock))
     }
 
@@ -102,6 +104,63 @@ enum Fixtures {
             clock.advance(by: 24 * 3600)
             try await service.cleaner.sweep()
             #expect(try await client.execute(uri: "/transcribe/\(id)", method: .get).status == .notFound)
+        }
+    }
+
+    /// Speaker labels through the API on a live socket: a conversation of two real voices (the LibriVox reader
+    /// and Asterisk's English prompts, four turns half a second apart) gives two speakers, each word the
+    /// speaker of its turn, speaker prefixes in the text and the subtitles, RTTM turns, and the speaker count in
+    /// the webhook-facing row.
+    @Test func twoSpeakersAreLabelledThroughTheAPI() async throws {
+        let server = try server()
+        let turns = [Fixtures.recording("0870"), URL(fileURLWithPath: "/usr/share/asterisk/sounds/en/vm-intro.wav"),
+                     Fixtures.recording("0880"), URL(fileURLWithPath: "/usr/share/asterisk/sounds/en/agent-newlocation.wav")]
+        let conversation = server.directory.url.appendingPathComponent("conversation.wav")
+        var filters = "", inputs: [String] = []
+        for (i, turn) in turns.enumerated() {
+            inputs += ["-i", turn.path]
+            filters += "[\(i)]aresample=16000,aformat=channel_layouts=mono,apad=pad_dur=0.5[t\(i)];"
+        }
+        filters += turns.indices.map { "[t\($0)]" }.joined() + "concat=n=\(turns.count):v=0:a=1"
+        let ffmpeg = Process()
+        ffmpeg.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+        ffmpeg.arguments = ["-v", "quiet", "-y"] + inputs + ["-filter_complex", filters, "-ar", "16000", conversation.path]
+        try ffmpeg.run()
+        ffmpeg.waitUntilExit()
+        // Where each turn lies: its decoded length plus the pause.
+        var turnSpans: [(start: Double, end: Double, speaker: String)] = [], time = 0.0
+        for (i, turn) in turns.enumerated() {
+            let seconds = try AudioDecoder().decode(file: turn, limitSeconds: nil).duration
+            turnSpans.append((time, time + seconds, i % 2 == 0 ? "SPEAKER_1" : "SPEAKER_2"))
+            time += seconds + 0.5
+        }
+        let spans = turnSpans
+
+        try await server.service.app.test(.live) { client in
+            let id = try await client.submit(try Data(contentsOf: conversation), fields: ["speaker_labels": "true", "word_timestamps": "true"])
+            let job = try await client.wait(for: id, in: [.completed, .failed], store: server.service.store, timeout: 300)
+            #expect(job.state == .completed, "\(job.errorCode ?? "") \(job.errorMessage ?? "")")
+            #expect(job.speakerCount == 2)
+            let status = try await client.status(id)
+            #expect(status.options.speakerLabels == true && status.options.multichannel == false)
+            let result = try #require(status.result)
+            #expect(result.speakers?.map(\.speaker) == ["SPEAKER_1", "SPEAKER_2"], "\(result.speakers ?? [])")
+            let words = result.segments.flatMap { $0.words ?? [] }
+            var right = 0, counted = 0
+            for word in words {
+                let middle = (word.start + word.end) / 2
+                guard let span = spans.first(where: { middle >= $0.start && middle <= $0.end }) else { continue }
+                counted += 1
+                if word.speaker == span.speaker { right += 1 }
+            }
+            #expect(counted >= 30 && Double(right) >= 0.95 * Double(counted), "\(right) of \(counted)")
+            #expect(result.text.hasPrefix("[SPEAKER_1] ") && result.text.contains("\n[SPEAKER_2] "), "\(result.text)")
+            let vtt = String(buffer: try await client.execute(uri: "/transcribe/\(id)?format=vtt", method: .get).body)
+            #expect(vtt.contains("<v SPEAKER_2>"))
+            let rttm = String(buffer: try await client.execute(uri: "/transcribe/\(id)?format=rttm", method: .get).body)
+            let lines = rttm.split(separator: "\n")
+            #expect(lines.count == result.speakerTurns?.count && lines.count >= 4)
+            #expect(lines.allSatisfy { $0.hasPrefix("SPEAKER \(id) 1 ") })
         }
     }
 
