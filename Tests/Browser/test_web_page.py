@@ -182,6 +182,9 @@ def test_page(driver, download_dir):
     driver.find_element(By.ID, "file").send_keys(AUDIO)
     wait(driver, 5, lambda d: "Chosen: " + os.path.basename(AUDIO) in d.find_element(By.ID, "chosen").text,
          "the file input did not choose the file")
+    speakers = driver.find_element(By.ID, "speakers")
+    assert speakers.is_enabled() and not speakers.is_selected(), "the speaker-label option is not offered, off"
+    speakers.click()
     started = time.monotonic()
     submit.click()
 
@@ -198,6 +201,10 @@ def test_page(driver, download_dir):
     words = driver.find_elements(By.CSS_SELECTOR, "#transcript .word")
     heard = " ".join(w.text for w in words)
     log(f"heard: {heard!r}")
+    # Speaker labels were asked for: one reader, one label on the segments.
+    labels = {e.text for e in driver.find_elements(By.CSS_SELECTOR, "#transcript .speaker")}
+    assert labels == {"SPEAKER_1"}, labels
+    log(f"speaker labels shown: {sorted(labels)}")
     expected = collections.Counter(words_of(reference))
     got = collections.Counter(words_of(heard))
     found = sum(min(n, got[w]) for w, n in expected.items())
