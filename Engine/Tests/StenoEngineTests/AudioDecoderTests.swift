@@ -149,10 +149,12 @@ import Testing
 
     @Test func probeReportsFormatAndDuration() throws {
         let wav = try decoder.probe(file: IOTestSupport.librivoxRecording)
-        #expect(wav == AudioProbe(duration: 7.1, formatName: "wav", hasAudio: true))
+        #expect(wav == AudioProbe(duration: 7.1, formatName: "wav", hasAudio: true, channels: 1))
         let m4a = try decoder.probe(file: try AudioFixtures.encoded("speech.m4a", ["-c:a", "aac", "-b:a", "64k"]))
         #expect(m4a.hasAudio && m4a.formatName.contains("m4a"))
         #expect(abs((m4a.duration ?? 0) - 7.1) < 0.05)
+        let stereo = try decoder.probe(file: try AudioFixtures.encoded("stereo.wav", ["-ac", "2"]))
+        #expect(stereo.channels == 2)
     }
 
     /// Ten minutes of audio (38 MB of float output) stream through the pipe without stalling.
