@@ -8,6 +8,8 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,3 +131,28 @@ def thread_env(threads: int, force_mkl: bool = False) -> dict[str, str]:
     if force_mkl:
         env["CT2_USE_MKL"] = "1"
     return env
+
+
+@dataclass
+class Run:
+    wall: float         # seconds, process start to exit
+    rss_mb: float       # peak resident set of that very process (not of the script)
+    stdout: str
+    stderr: str
+
+
+def run_process(argv: list[str], env: dict[str, str], who: str) -> Run:
+    """Runs argv to completion with its own wall time and peak RSS (ru_maxrss from wait4); exits the calling
+    script, named `who` in the message, when the process fails or prints nothing."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        run = Run(wall, usage.ru_maxrss / 1024, out.read().decode(errors="replace"),
+                  err.read().decode(errors="replace"))
+    if code != 0 or not run.stdout.strip():
+        sys.exit(f"{who}: {' '.join(argv[:3])} ... failed (exit {code}):\n{run.stderr[-2000:]}")
+    return run

@@ -555,28 +555,6 @@ def steno_argv(binary: Path, file: Path, args: argparse.Namespace, speakers: boo
     return argv + list(args.steno_arg)
 
 
-@dataclass
-class Run:
-    wall: float
-    rss_mb: float
-    stdout: str
-
-
-def run_measured(argv: list[str], env: dict[str, str]) -> Run:
-    """One process: wall time, its own peak RSS (ru_maxrss from wait4), its stdout; exits on failure."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - start
-        code = os.waitstatus_to_exitcode(status)
-        out.seek(0), err.seek(0)
-        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    if code != 0:
-        sys.exit(f"diarization: {' '.join(argv)} failed (exit {code}):\n{stderr[-2000:]}")
-    return Run(wall, usage.ru_maxrss / 1024, stdout)
-
-
 def what_else_runs() -> str:
     """Load averages and the busiest processes other than this one and its children."""
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -645,7 +623,7 @@ def accuracy(binary: Path, args: argparse.Namespace, sample: Recording, conversa
             scores = []
             for rec in recordings:
                 print(f"diarization: {rec.name} ({mode})", file=sys.stderr)
-                run = run_measured(steno_argv(binary, rec.wav, args, True, rec.speakers if given else None), env)
+                run = bench_common.run_process(steno_argv(binary, rec.wav, args, True, rec.speakers if given else None), env, "diarization")
                 hyp = parse_steno_json(run.stdout)
                 scores.append(score(rec.name, read_rttm(rec.rttm), rec.duration, hyp, metric))
                 if args.keep_output:
@@ -662,12 +640,12 @@ def accuracy(binary: Path, args: argparse.Namespace, sample: Recording, conversa
 
 def speed(binary: Path, args: argparse.Namespace, long: Recording) -> dict:
     env = bench_common.thread_env(args.threads)
-    runs: dict[str, list[Run]] = {"without --speakers": [], "with --speakers": []}
+    runs: dict[str, list[bench_common.Run]] = {"without --speakers": [], "with --speakers": []}
     before = what_else_runs()
     for repeat in range(args.repeats):
         for label, speakers in (("without --speakers", False), ("with --speakers", True)):
             print(f"diarization: speed, {long.name}, {label}, run {repeat + 1}/{args.repeats}", file=sys.stderr)
-            runs[label].append(run_measured(steno_argv(binary, long.wav, args, speakers, None), env))
+            runs[label].append(bench_common.run_process(steno_argv(binary, long.wav, args, speakers, None), env, "diarization"))
     after = what_else_runs()
 
     def mr(values, fmt):

@@ -24,25 +24,15 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_common  # noqa: E402
-from bench_common import Clip  # noqa: E402
+from bench_common import Clip, Run  # noqa: E402
 
 GFLOPS_LINE = re.compile(r"encoder:\s*([0-9]+(?:\.[0-9]+)?)\s*GFLOP/s")
-
-
-@dataclass
-class Run:
-    wall: float         # seconds, process start to exit
-    rss_mb: float       # peak resident set
-    stdout: str
-    stderr: str
 
 
 @dataclass
@@ -57,19 +47,7 @@ class System:
 
 
 def run_process(argv: list[str], env: dict[str, str]) -> Run:
-    """Runs argv to completion; wall time and the peak RSS of that very process (not of this script)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0), err.seek(0)
-        run = Run(wall, usage.ru_maxrss / 1024, out.read().decode(errors="replace"),
-                  err.read().decode(errors="replace"))
-    if process.returncode != 0 or not run.stdout.strip():
-        sys.exit(f"speed: {' '.join(argv[:3])} ... failed (exit {process.returncode}):\n{run.stderr[-2000:]}")
-    return run
+    return bench_common.run_process(argv, env, "speed")
 
 
 def median_range(values: list[float], fmt: str) -> str:
