@@ -22,6 +22,7 @@ CONFIG = os.environ.get("CONFIG", "release")
 STENO = os.path.join(ROOT, os.environ.get("STENO", os.path.join(".build", CONFIG, "steno")))
 MODEL = os.path.join(ROOT, os.environ.get("MODEL", os.path.join("models", "tiny.en")))
 VAD_MODEL = os.path.join(ROOT, "models", "silero-vad", "silero_vad.safetensors")
+SPEAKER_MODEL = os.path.join(ROOT, "models", "speaker-encoder", "ge2e.safetensors")
 LIBRIVOX = "/usr/share/pocketsphinx/test/data/librivox"
 CLIPS = {n: f"{LIBRIVOX}/sense_and_sensibility_01_austen_64kb-{n}.wav" for n in ["0870", "0880", "0890", "0920", "0930"]}
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -52,7 +53,8 @@ class Server:
         os.makedirs(data, exist_ok=True)
         self.log_path = os.path.join(log_dir or os.path.dirname(data.rstrip("/")), log_name)
         settings = {
-            "STENO_PORT": str(self.port), "STENO_DATA_DIR": data, "STENO_MODEL": MODEL, "STENO_VAD_MODEL": VAD_MODEL, "STENO_WORKERS": "1",
+            "STENO_PORT": str(self.port), "STENO_DATA_DIR": data, "STENO_MODEL": MODEL, "STENO_VAD_MODEL": VAD_MODEL,
+            "STENO_SPEAKER_MODEL": SPEAKER_MODEL, "STENO_WORKERS": "1",
             "STENO_RETRIEVAL_GRACE": "10m", "STENO_LOG_LEVEL": "info",
         }
         settings.update(env or {})

@@ -16,6 +16,7 @@ start_test_server() {
     key="$(sed -n 's/^key: *//p' <<<"$generated")"
     sed -n 's/^line: *//p' <<<"$generated" >"$data/keys"
     "$STENO" serve --data-dir "$data/data" --vad-model models/silero-vad/silero_vad.safetensors \
+        --speaker-model models/speaker-encoder/ge2e.safetensors \
         --host 127.0.0.1 --port 0 --api-keys-file "$data/keys" "$@" >"$log" 2>&1 &
     test_server_pid=$!
     trap stop_test_server EXIT

@@ -33,7 +33,10 @@ final class ServeProcess: @unchecked Sendable {
         process.executableURL = Self.binary
         process.arguments = ["serve"] + arguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("STENO_") }.merging(
-            ["STENO_PORT": "0", "STENO_MODEL": Fixtures.model.path, "STENO_VAD_MODEL": Fixtures.vadModel.path, "STENO_LOG_LEVEL": "notice"].merging(environment) { $1 }
+            [
+                "STENO_PORT": "0", "STENO_MODEL": Fixtures.model.path, "STENO_VAD_MODEL": Fixtures.vadModel.path,
+                "STENO_SPEAKER_MODEL": Fixtures.speakerModel.path, "STENO_LOG_LEVEL": "notice",
+            ].merging(environment) { $1 }
         ) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: log)
