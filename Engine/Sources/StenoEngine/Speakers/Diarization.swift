@@ -88,7 +88,7 @@ struct Diarizer {
     /// Speech shorter than this gets no window of its own; it takes the speaker of the nearest one.
     static let shortestWindowFrames = 30
     static let minimumTurnSeconds = 0.5
-    static let clustering = SpeakerClustering(threshold: 0.35)
+    static let clustering = SpeakerClustering()
 
     /// One speaker index per 10 ms frame of the recording (`nil` where no one speaks), and the speaker count.
     struct FrameLabels {
